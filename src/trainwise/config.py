@@ -1,0 +1,94 @@
+"""The run's settings, validated once, with errors that name the option and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from trainwise.errors import InputError
+from trainwise.optim import OPTIMIZERS, SCHEDULES, optimizer_settings
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run. ``optimizer_options`` holds settings such as momentum or betas."""
+
+    optimizer: str | Callable[..., torch.optim.Optimizer] = "adam"
+    lr: float | None = None                 # None: the optimizer's own default (see trainwise.optim)
+    epochs: int = 10
+    batch_size: int = 256
+    val_batch_size: int | None = None        # None: 4 x batch_size (no gradients, so bigger fits)
+    seed: int = 0
+    device: str = "auto"                     # "auto" picks CUDA when present, else CPU
+    optimizer_options: dict[str, Any] = field(default_factory=dict)
+    schedule: str = "none"
+    warmup_epochs: int = 0
+    grad_clip: float | None = None           # max global gradient norm; None: no clipping
+    class_weights: str | Sequence[float] | None = None   # None, "balanced" or one weight per class
+    no_decay_on_bias_and_norm: bool = False
+    threshold: float | None = None           # binary: decision threshold on the positive score (default 0.5)
+
+    def __post_init__(self) -> None:
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        if self.val_batch_size is not None:
+            _positive_int("val_batch_size", self.val_batch_size)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"Expected `seed` to be an int >= 0, but got {self.seed!r}.")
+        if isinstance(self.optimizer, str):
+            if self.optimizer not in OPTIMIZERS:
+                raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}, "
+                                 "or pass a callable params -> torch.optim.Optimizer.")
+            optimizer_settings(self.optimizer, lr=self.lr, **self.optimizer_options)
+        elif not callable(self.optimizer):
+            raise InputError(f"Expected `optimizer` to be a name or a callable, but got {self.optimizer!r}.")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise InputError(f"Expected `lr` to be a number > 0, but got {self.lr!r}.")
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}.")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise InputError(f"Expected `grad_clip` to be > 0, but got {self.grad_clip!r}.")
+        if isinstance(self.class_weights, str) and self.class_weights != "balanced":
+            raise InputError(f"Expected `class_weights` to be 'balanced' or a list of numbers, "
+                             f"but got {self.class_weights!r}.")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise InputError(f"Expected `threshold` to be between 0 and 1, but got {self.threshold!r}.")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError) as exc:
+                raise InputError(f"unknown device {self.device!r} ({exc}); use auto, cpu or cuda.") from None
+
+    def optimizer_name(self) -> str:
+        return self.optimizer if isinstance(self.optimizer, str) else getattr(self.optimizer, "__name__", "custom")
+
+    def resolved_optimizer(self) -> dict[str, Any]:
+        """The optimizer's settings as used: defaults, then the user's."""
+        if not isinstance(self.optimizer, str):
+            return {}
+        return optimizer_settings(self.optimizer, lr=self.lr, **self.optimizer_options)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["optimizer"] = self.optimizer_name()
+        out["optimizer_settings"] = self.resolved_optimizer()
+        if out["class_weights"] is not None and not isinstance(out["class_weights"], str):
+            out["class_weights"] = [float(w) for w in out["class_weights"]]
+        return out
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"Expected `{name}` to be an int >= 1, but got {value!r}.")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto.")
+    return device

@@ -1,0 +1,151 @@
+"""Turn what a user hands `Trainer.fit` into batches on the model's device.
+
+In-memory data (tensors, arrays, a ``TensorDataset``) is moved to the device once and batched by
+indexing a seeded permutation: no per-sample Python, no collate. Any other ``Dataset`` goes through a
+``DataLoader`` with a generator seeded per epoch; a user's own ``DataLoader`` is used as it is.
+
+The order of epoch ``e`` depends only on ``(seed, e)``, so a run resumed at epoch ``e`` (or at batch
+``k`` of it) sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from trainwise.errors import InputError
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that orders epoch ``epoch``: a pure function of the seed and the epoch."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class TensorBatches:
+    """(X, y) held in memory, batched by indexing.
+
+    Training batches follow ``randperm`` of a generator seeded by ``(seed, epoch)``; evaluation
+    batches are contiguous slices (no copy of the order, no gather).
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool, seed: int,
+                 device: torch.device) -> None:
+        self.X = X.to(device, non_blocking=True)
+        self.y = y.to(device, non_blocking=True)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_samples = len(X)
+
+    def __len__(self) -> int:
+        return -(-self.num_samples // self.batch_size)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        bs = self.batch_size
+        if not self.shuffle:
+            for i in range(start_batch * bs, self.num_samples, bs):
+                yield self.X[i:i + bs], self.y[i:i + bs]
+            return
+        order = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))
+        order = order.to(self.X.device, non_blocking=True)
+        for i in range(start_batch * bs, self.num_samples, bs):
+            idx = order[i:i + bs]
+            yield self.X[idx], self.y[idx]
+
+
+class LoaderBatches:
+    """Batches from a ``DataLoader``, moved to the device as they come."""
+
+    def __init__(self, loader: DataLoader, device: torch.device, *, seed: int | None = None) -> None:
+        self.loader = loader
+        self.device = device
+        self.seed = seed
+        self.num_samples = _dataset_len(loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        generator = getattr(self.loader, "generator", None)
+        if self.seed is not None and generator is not None:
+            generator.manual_seed(self.seed * 1_000_003 + epoch)
+        non_blocking = self.device.type == "cuda"
+        for i, batch in enumerate(self.loader):
+            if i < start_batch:
+                continue
+            x, y = _split_batch(batch)
+            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
+
+
+def _dataset_len(loader: DataLoader) -> int | None:
+    try:
+        return len(loader.dataset)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _split_batch(batch: Any) -> Batch:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    if isinstance(batch, dict) and {"x", "y"} <= batch.keys():
+        return batch["x"], batch["y"]
+    raise InputError(
+        f"Expected each batch to be a pair (inputs, targets), but got {type(batch).__name__}; "
+        "return (x, y) from your Dataset's __getitem__."
+    )
+
+
+def as_tensors(X: Any, y: Any, *, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate an (X, y) pair and return float features and int64 class indices."""
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if len(X) != len(y):
+        raise InputError(f"{name}: X has {len(X)} rows but y has {len(y)}; give one label per row.")
+    if len(X) == 0:
+        raise InputError(f"{name}: no rows; pass at least one sample.")
+    if y.dim() != 1:
+        raise InputError(f"{name}: y has shape {tuple(y.shape)}; pass one class index per row (shape [N]).")
+    if y.is_floating_point():
+        if not torch.equal(y, y.round()):
+            raise InputError(f"{name}: y holds non-integer values; pass class indices 0..C-1.")
+        y = y.long()
+    elif y.dtype == torch.bool:
+        y = y.long()
+    if y.dtype != torch.long:
+        y = y.long()
+    if int(y.min()) < 0:
+        raise InputError(f"{name}: y holds the negative label {int(y.min())}; labels must be 0..C-1.")
+    if X.is_floating_point():
+        if not bool(torch.isfinite(X).all()):
+            bad = int((~torch.isfinite(X)).reshape(len(X), -1).any(dim=1).sum())
+            raise InputError(f"{name}: X holds NaN or Inf in {bad} row(s); impute or drop them first.")
+        if X.dtype == torch.float64:
+            X = X.float()
+    return X, y
+
+
+def make_batches(data: Any, batch_size: int, *, shuffle: bool, seed: int, device: torch.device,
+                 name: str) -> TensorBatches | LoaderBatches:
+    """Accept (X, y) tensors or arrays, a Dataset, or a DataLoader."""
+    if isinstance(data, DataLoader):
+        return LoaderBatches(data, device)
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        X, y = as_tensors(*data.tensors, name=name)
+        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device)
+    if isinstance(data, Dataset):
+        generator = torch.Generator()
+        loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                            pin_memory=device.type == "cuda")
+        return LoaderBatches(loader, device, seed=seed)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = as_tensors(*data, name=name)
+        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device)
+    raise InputError(
+        f"{name}: expected (X, y) tensors or arrays, a Dataset or a DataLoader, but got {type(data).__name__}."
+    )
