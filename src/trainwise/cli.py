@@ -1,0 +1,179 @@
+"""The `trainwise` command: subcommands, argument parsing, exit codes.
+
+Exit codes: 0 done; 1 a finding at or above ``--fail-on``; 2 bad usage or bad input, with one line
+that names the file, the column or the value and how to fix it — never a traceback (``--debug`` shows it).
+With ``--json`` stdout holds one JSON object and nothing else; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from trainwise.errors import InputError
+
+log = logging.getLogger("trainwise")
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+class UsageError(InputError):
+    """Bad command-line usage (argparse's complaints, in one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 64,32, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout, nothing else")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _add_training(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="training table: .csv, .csv.gz or .parquet")
+    p.add_argument("--target", required=True, help="the column holding the class label")
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--val", help="a validation table with the same columns")
+    val.add_argument("--val-fraction", type=_fraction, default=0.2,
+                     help="share of rows held out for validation, stratified (default 0.2)")
+    p.add_argument("--optimizer", default="adam", help="sgd, adam, adamw or rmsprop (default adam)")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the optimizer's own)")
+    p.add_argument("--momentum", type=float, help="SGD/RMSprop momentum (SGD default 0.9)")
+    p.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
+    p.add_argument("--weight-decay", type=float, help="weight decay (AdamW default 0.01, others 0)")
+    p.add_argument("--schedule", default="none", help="none, step, cosine, onecycle or plateau")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="linear warmup before cosine")
+    p.add_argument("--grad-clip", type=_positive_float, help="clip the global gradient norm to this")
+    p.add_argument("--class-weights", choices=["balanced"], help="weight classes inversely to their frequency")
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--hidden", type=_hidden, default=(64, 32), help="MLP layer sizes (default 64,32)")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--positive", help="the positive class label in a binary task")
+    p.add_argument("--out", help="write the run folder here")
+    p.add_argument("--fail-on", choices=["warning", "error"], help="exit 1 when a finding is this severe")
+    _add_common(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="trainwise", description="Train PyTorch classifiers and get a verdict you can trust.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fit = sub.add_parser("fit", help="train an MLP on a table and judge the run")
+    _add_training(fit)
+
+    ev = sub.add_parser("evaluate", help="metrics and findings for predictions made by any model")
+    ev.add_argument("file")
+    ev.add_argument("--label", required=True, help="the column with the true class")
+    how = ev.add_mutually_exclusive_group(required=True)
+    how.add_argument("--prediction", help="the column with the predicted class")
+    how.add_argument("--score", help="the column with the positive class's score (binary)")
+    ev.add_argument("--positive", help="the positive class label in a binary task")
+    ev.add_argument("--threshold", type=_fraction, help="decision threshold on --score (default 0.5)")
+    ev.add_argument("--fail-on", choices=["warning", "error"])
+    _add_common(ev)
+
+    dg = sub.add_parser("diagnose", help="findings from the curves of any training log")
+    dg.add_argument("path", help="a trainwise run folder, history.jsonl, Lightning or Keras CSV log")
+    dg.add_argument("--fail-on", choices=["warning", "error"])
+    _add_common(dg)
+
+    demo = sub.add_parser("demo", help="train on the built-in transactions table (no data, no network)")
+    demo.add_argument("--epochs", type=_positive_int, default=15)
+    demo.add_argument("--out", help="write the run folder here")
+    _add_common(demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        from trainwise import commands
+        return getattr(commands, args.command.replace("-", "_"))(args)
+    except InputError as exc:
+        if debug:
+            raise
+        print(f"trainwise: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("trainwise: interrupted", file=sys.stderr)
+        return 130
+
+
+def exit_code(findings: list[dict], fail_on: str | None) -> int:
+    if fail_on is None:
+        return 0
+    rank = SEVERITY_RANK[fail_on]
+    return 1 if any(SEVERITY_RANK.get(f["severity"], 0) >= rank for f in findings) else 0
+
+
+def out_dir(path: str | None) -> Path | None:
+    """Create (or reuse) the run folder before training, so an unwritable one fails in a second."""
+    if path is None:
+        return None
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".trainwise-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the run folder here ({exc.strerror}); choose another --out.") from None
+    return folder
+
+
+def emit(args: Any, payload: dict) -> None:
+    from trainwise.io import dumps
+    if args.json:
+        sys.stdout.write(dumps(payload) + "\n")
+        sys.stdout.flush()

@@ -1,0 +1,186 @@
+"""What each subcommand does, once its arguments are parsed (see `cli.py` for the parsing)."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+
+from trainwise.callbacks import Callback, EpochLines
+from trainwise.cli import emit, exit_code, out_dir
+from trainwise.config import TrainConfig
+from trainwise.data import (
+    TRANSACTIONS_TARGET,
+    encode_labels,
+    load_transactions,
+    positive_index,
+    prepare_tabular,
+    read_table,
+)
+from trainwise.diagnostics import diagnose as run_detectors
+from trainwise.diagnostics import diagnose_path, verdict
+from trainwise.errors import InputError
+from trainwise.metrics import MetricAccumulator
+from trainwise.report.terminal import print_summary
+from trainwise.runfolder import write_run
+from trainwise.tabular import fit_table
+
+
+def _console(args: Namespace) -> Console:
+    """The summary goes to stdout, or to stderr when stdout is reserved for JSON."""
+    return Console(file=sys.stderr if args.json else sys.stdout, highlight=False)
+
+
+def _progress(args: Namespace) -> list[Callback]:
+    return [] if args.quiet else [EpochLines(sys.stderr)]
+
+
+def _config(args: Namespace) -> TrainConfig:
+    options = {"momentum": args.momentum, "weight_decay": args.weight_decay}
+    if args.nesterov:
+        options["nesterov"] = True
+    return TrainConfig(
+        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        device=args.device, optimizer_options={k: v for k, v in options.items() if v is not None},
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
+        class_weights=args.class_weights,
+    )
+
+
+def fit(args: Namespace) -> int:
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, but got {args.seed}.")
+    if not 0 <= args.dropout < 1:
+        raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
+    config = _config(args)
+    table = read_table(args.data)
+    val_table = read_table(args.val) if args.val else None
+    folder = out_dir(args.out)
+    data = prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
+                           positive=args.positive, source=args.data)
+    run = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=_progress(args))
+    summary = run.summary()
+    if folder is not None:
+        write_run(folder, run, settings={"data": args.data, "val": args.val, "target": args.target,
+                                         "hidden": list(args.hidden), "dropout": args.dropout,
+                                         "preprocessor": data.preprocessor.to_dict()})
+    if args.json:
+        emit(args, summary)
+    else:
+        print_summary(summary, _console(args))
+        if folder is not None:
+            _console(args).print(f"Run folder: {folder}")
+    return exit_code(summary["findings"], args.fail_on)
+
+
+def demo(args: Namespace) -> int:
+    """The built-in transactions table (about 2% fraud), trained with Adam at the default threshold."""
+    data = prepare_tabular(load_transactions(), TRANSACTIONS_TARGET, seed=0, source="transactions (built-in)")
+    folder = out_dir(args.out)
+    config = TrainConfig(optimizer="adam", epochs=args.epochs, batch_size=256, seed=0)
+    console = _console(args)
+    if not args.json:
+        counts = data.class_counts
+        console.print(f"Built-in transactions table: {sum(counts)} rows, {counts[data.positive]} frauds "
+                      f"({counts[data.positive] / sum(counts):.1%}). Training an MLP with Adam for {args.epochs} epochs.")
+    run = fit_table(data, config, callbacks=_progress(args))
+    summary = run.summary()
+    if folder is not None:
+        write_run(folder, run, settings={"data": "transactions (built-in)", "target": TRANSACTIONS_TARGET})
+    if args.json:
+        emit(args, summary)
+    else:
+        print_summary(summary, console)
+    return 0
+
+
+def evaluate(args: Namespace) -> int:
+    table = read_table(args.file)
+    column = args.prediction or args.score
+    _require_columns(args.file, table, [args.label, column])
+    _require_no_missing(args.file, table, [args.label, column])
+    if args.prediction:
+        codes, labels = encode_labels(pd.concat([table[args.label], table[args.prediction]], ignore_index=True))
+        target, preds = codes[:len(table)], codes[len(table):]
+        scores = None
+    else:
+        target, labels = encode_labels(table[args.label])
+        if len(labels) != 2:
+            raise InputError(f"{args.file}: --score needs a binary label, but column {args.label!r} has "
+                             f"{len(labels)} classes; use --prediction for multiclass tasks.")
+        scores = _scores(args.file, table[args.score])
+    if len(labels) < 2:
+        raise InputError(f"{args.file}: column {args.label!r} has one class only ({labels[0]!r}); "
+                         "metrics need at least two.")
+    counts = np.bincount(target, minlength=len(labels))
+    positive = positive_index(labels, counts, args.positive) if len(labels) == 2 else None
+    target_t = torch.as_tensor(target)
+    if scores is not None:
+        threshold = 0.5 if args.threshold is None else args.threshold
+        scores_t = torch.as_tensor(scores, dtype=torch.float64)
+        preds_t = torch.where(scores_t >= threshold, positive, 1 - positive)
+    else:
+        scores_t, preds_t = None, torch.as_tensor(preds)
+    acc = MetricAccumulator(len(labels), binary_scores=scores is not None)
+    acc.update(preds_t, target_t, scores=scores_t)
+    metrics = acc.compute(labels=labels, positive=positive)
+    findings = run_detectors([], metrics=metrics, data={"class_counts": counts.tolist(), "labels": labels})
+    summary: dict[str, Any] = {"verdict": verdict(findings), "findings": [f.to_dict() for f in findings],
+                               "metrics": metrics, "thresholds": acc.thresholds() if scores is not None else None}
+    if args.json:
+        emit(args, summary)
+    else:
+        print_summary(summary, _console(args))
+    return exit_code(summary["findings"], args.fail_on)
+
+
+def diagnose(args: Namespace) -> int:
+    findings, mapping, records = diagnose_path(args.path)
+    summary = {"verdict": verdict(findings), "findings": [f.to_dict() for f in findings], "mapping": mapping,
+               "history": records}
+    if args.json:
+        emit(args, summary)
+    else:
+        console = _console(args)
+        console.print(f"Read {len(records)} epochs from {args.path}")
+        if mapping:
+            console.print("Columns: " + ", ".join(f"{k} <- {v}" for k, v in _mapping_items(mapping)))
+        print_summary(summary, console)
+    return exit_code(summary["findings"], args.fail_on)
+
+
+def _mapping_items(mapping: Any) -> list[tuple[str, str]]:
+    columns = mapping.get("columns", mapping) if isinstance(mapping, dict) else {}
+    return [(str(k), str(v)) for k, v in columns.items()] if isinstance(columns, dict) else []
+
+
+def _require_columns(path: str, table: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        if column not in table.columns:
+            raise InputError(f"{path}: no column {column!r} (columns: {', '.join(map(str, table.columns))}).")
+
+
+def _require_no_missing(path: str, table: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        missing = int(table[column].isna().sum())
+        if missing:
+            raise InputError(f"{path}: column {column!r} has {missing} empty value(s); fill or drop those rows.")
+
+
+def _scores(path: str, column: pd.Series) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = column[values.isna()]
+    if len(bad):
+        raise InputError(f"{path}: column {column.name!r} holds a non-numeric score ({bad.iloc[0]!r}); "
+                         "scores must be numbers, e.g. probabilities.")
+    values = values.to_numpy(dtype=np.float64)
+    outside = values[(values < 0) | (values > 1) | ~np.isfinite(values)]
+    if len(outside):
+        raise InputError(f"{path}: column {column.name!r} holds the score {outside[0]!r}; scores must be "
+                         "probabilities of the positive class in [0, 1] (apply a sigmoid to raw logits).")
+    return values

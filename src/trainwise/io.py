@@ -1,0 +1,53 @@
+"""Files that are either complete or absent: atomic writes, and JSON that strict readers accept."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def jsonable(value: Any) -> Any:
+    """A copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts: NaN and Inf become None,
+    tensors and NumPy scalars become Python numbers, tuples become lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):            # tensors, NumPy arrays and scalars
+        return jsonable(value.tolist())
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        return jsonable(value.to_dict())
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    return json.dumps(jsonable(value), allow_nan=False, **kwargs)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> Path:
+    """Write through a temp file in the same folder, flush + fsync, then ``os.replace``: readers see
+    the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, value: Any) -> Path:
+    return atomic_write(path, lambda fh: fh.write(dumps(value, indent=2) + "\n"))
