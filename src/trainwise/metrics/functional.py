@@ -1,0 +1,224 @@
+"""Classification metrics as pure tensor functions of one confusion matrix.
+
+Conventions, the same everywhere in trainwise:
+
+* ``cm[i, j]`` counts the samples of true class ``i`` predicted as class ``j``: rows are true
+  classes, columns predictions (as in scikit-learn).
+* **Zero division gives 0.** A class never predicted has precision 0, a class absent from the
+  targets has recall 0, an F-score with a zero denominator is 0, and so is the accuracy of an empty
+  matrix. No epsilon is added anywhere: a class that is never predicted reads exactly 0, which is
+  the signal the accuracy-paradox check looks for. This is scikit-learn's ``zero_division=0``.
+* ``average``: ``"binary"`` is the ``positive`` class's own (one-vs-rest) value; ``"macro"`` the
+  plain mean over **all** C classes of the matrix, including classes with no support (scikit-learn
+  with ``labels=range(C)``); ``"weighted"`` the mean weighted by support; ``"micro"`` the value of
+  the summed counts, which for single-label classification equals accuracy; ``None`` one value per
+  class.
+* Results are float64 tensors on the matrix's device, 0-dim for averages and ``[C]`` per class:
+  counts are exact in float64 up to 2**53 and the values match scikit-learn's to the last bits.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from trainwise.errors import InputError
+
+Average = Literal["binary", "macro", "micro", "weighted"] | None
+AVERAGES: tuple[Average, ...] = ("binary", "macro", "micro", "weighted", None)
+
+__all__ = ["AVERAGES", "Average", "accuracy", "balanced_accuracy", "confusion_matrix", "f1", "fbeta",
+           "precision", "recall", "support"]
+
+
+# --------------------------------------------------------------------------- the confusion matrix
+def confusion_matrix(preds: Tensor, target: Tensor, num_classes: int | None = None, *,
+                     validate: bool = True) -> Tensor:
+    """The ``[C, C]`` int64 confusion matrix: rows are true classes, columns predictions.
+
+    ``preds`` and ``target`` hold class indices (any integer or bool dtype, any shape, the same
+    shape). The matrix is one ``bincount`` of ``target * C + preds`` and stays on the inputs'
+    device. ``num_classes=None`` infers ``C = max label + 1`` (at least 2), which reads the labels'
+    range back to the host once.
+
+    With ``num_classes`` given, ``validate=True`` checks every label lies in ``[0, C)`` and raises
+    naming the first offender; that check reads one count back to the host. ``validate=False``
+    never syncs: labels out of range are then left out of the matrix (``MetricAccumulator`` counts
+    them and raises in ``compute()``).
+    """
+    preds = _as_labels(preds, "preds")
+    target = _as_labels(target, "target")
+    if preds.shape != target.shape:
+        raise ValueError(f"Expected `preds` and `target` to have the same shape, but got "
+                         f"{tuple(preds.shape)} and {tuple(target.shape)}")
+    if preds.device != target.device:
+        raise ValueError(f"Expected `preds` and `target` on the same device, but got {preds.device} "
+                         f"and {target.device}")
+    preds, target = preds.reshape(-1), target.reshape(-1)
+    if num_classes is None:
+        num_classes = _infer_num_classes(preds, target)  # validates too: labels are now in range
+        validate = False
+    else:
+        check_num_classes(num_classes)
+    counts = pair_counts(preds, target, num_classes)
+    if validate and counts[-1] > 0:  # the one host sync of validation
+        _raise_out_of_range(preds, target, num_classes)
+    return counts[:-1].view(num_classes, num_classes)
+
+
+def pair_counts(preds: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """``C*C + 1`` int64 counts: the flattened confusion matrix, then the number of pairs with a
+    label outside ``[0, C)`` (left out of the matrix). Never syncs with the host."""
+    c = num_classes
+    in_range = (preds >= 0) & (preds < c) & (target >= 0) & (target < c)
+    index = torch.where(in_range, target * c + preds, c * c)
+    return count_indices(index, c * c + 1)
+
+
+def count_indices(index: Tensor, length: int) -> Tensor:
+    """``torch.bincount(index, minlength=length)`` for int64 indices known to lie in ``[0, length)``.
+
+    On CPU this is ``bincount``. On CUDA ``bincount`` reads the input's min and max back to the
+    host to size its output (two syncs per call), so accelerators get the same counts from a
+    ``scatter_add_`` into a zero tensor of the known length, which never syncs (and is
+    deterministic for 1-D integer inputs).
+    """
+    if index.device.type == "cpu":
+        return torch.bincount(index, minlength=length)
+    counts = torch.zeros(length, dtype=torch.long, device=index.device)
+    return counts.scatter_add_(0, index, torch.ones_like(index))
+
+
+def check_num_classes(num_classes: object) -> None:
+    """Raise unless ``num_classes`` is an int >= 2."""
+    if (not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool)
+            or num_classes < 2):
+        raise ValueError(f"Expected `num_classes` to be an int >= 2, but got {num_classes!r}")
+
+
+def _as_labels(x: Tensor, name: str) -> Tensor:
+    x = torch.as_tensor(x)
+    if x.dtype == torch.bool:
+        return x.long()
+    if x.is_floating_point() or x.is_complex():
+        raise ValueError(f"Expected `{name}` to hold integer class indices, but got dtype {x.dtype}"
+                         + ("; take `logits.argmax(dim=1)` first" if name == "preds" else ""))
+    return x.long()
+
+
+def _infer_num_classes(preds: Tensor, target: Tensor) -> int:
+    if preds.numel() == 0:
+        raise ValueError("Expected labels to infer `num_classes` from, but `preds` and `target` are "
+                         "empty; pass num_classes")
+    lowest, highest = torch.stack([torch.minimum(preds.min(), target.min()),
+                                   torch.maximum(preds.max(), target.max())]).tolist()
+    if lowest < 0:
+        _raise_out_of_range(preds, target, highest + 1)
+    return max(highest + 1, 2)
+
+
+def _raise_out_of_range(preds: Tensor, target: Tensor, num_classes: int) -> None:
+    for name, x in (("target", target), ("preds", preds)):
+        bad = x[(x < 0) | (x >= num_classes)]
+        if bad.numel():
+            raise InputError(f"Expected `{name}` to hold class indices in [0, {num_classes}), but got "
+                             f"{bad[0].item()} ({bad.numel()} of {x.numel()} labels are out of range)")
+
+
+# --------------------------------------------------------------------------- scores from the matrix
+def accuracy(cm: Tensor) -> Tensor:
+    """Share of samples on the diagonal: ``trace / total`` (0 for an empty matrix)."""
+    cm = _check_cm(cm)
+    return safe_divide(cm.diagonal().sum(), cm.sum())
+
+
+def balanced_accuracy(cm: Tensor) -> Tensor:
+    """Mean recall over the classes that have support (a class absent from the targets is left
+    out, as in scikit-learn); 0 for an empty matrix."""
+    cm = _check_cm(cm)
+    true_sum = cm.sum(dim=1)
+    recalls = safe_divide(cm.diagonal(), true_sum)  # 0 where a class has no support
+    return safe_divide(recalls.sum(), (true_sum > 0).sum().to(cm.dtype))
+
+
+def support(cm: Tensor) -> Tensor:
+    """Number of true samples of each class (the row sums), int64 ``[C]``."""
+    return _check_cm(cm).sum(dim=1).to(torch.long)
+
+
+def precision(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
+    """``tp / (tp + fp)``: of the samples predicted as a class, the share that are; 0 for a class
+    never predicted."""
+    return _score(cm, average, positive, lambda tp, pred_sum, true_sum: safe_divide(tp, pred_sum))
+
+
+def recall(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
+    """``tp / (tp + fn)``: of the samples of a class, the share found; 0 for a class absent from
+    the targets."""
+    return _score(cm, average, positive, lambda tp, pred_sum, true_sum: safe_divide(tp, true_sum))
+
+
+def f1(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
+    """Harmonic mean of precision and recall (F-beta with beta = 1)."""
+    return fbeta(cm, 1.0, average=average, positive=positive)
+
+
+def fbeta(cm: Tensor, beta: float, average: Average = "macro", positive: int = 1) -> Tensor:
+    """F-beta: ``(1 + b²)·tp / (b²·(tp + fn) + tp + fp)``; recall weighs ``beta`` times as much as
+    precision. 0 when the denominator is 0. Macro and weighted averages average the per-class
+    F-scores (scikit-learn's definition), not the F-score of averaged precision and recall."""
+    check_beta(beta)
+    return _score(cm, average, positive,
+                  lambda tp, pred_sum, true_sum: fbeta_from_counts(tp, pred_sum, true_sum, beta))
+
+
+def fbeta_from_counts(tp: Tensor, pred_sum: Tensor, true_sum: Tensor, beta: float) -> Tensor:
+    """F-beta from true positives, predicted positives and actual positives (elementwise), with
+    zero division giving 0. Shared by the matrix scores and the threshold sweeps."""
+    beta2 = float(beta) ** 2
+    return safe_divide((1 + beta2) * tp, beta2 * true_sum + pred_sum)
+
+
+def safe_divide(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den``, and exactly 0 where ``den == 0``: the documented zero-division choice."""
+    zero = den == 0
+    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+
+
+def _score(cm: Tensor, average: Average, positive: int, per_class) -> Tensor:
+    cm = _check_cm(cm)
+    if average not in AVERAGES:
+        raise ValueError(f"Expected `average` to be one of 'binary', 'macro', 'micro', 'weighted' or "
+                         f"None, but got {average!r}")
+    tp, pred_sum, true_sum = cm.diagonal(), cm.sum(dim=0), cm.sum(dim=1)
+    if average == "micro":
+        return per_class(tp.sum(), pred_sum.sum(), true_sum.sum())
+    values = per_class(tp, pred_sum, true_sum)
+    if average is None:
+        return values
+    if average == "binary":
+        num_classes = cm.shape[0]
+        if (not isinstance(positive, numbers.Integral) or isinstance(positive, bool)
+                or not 0 <= positive < num_classes):
+            raise ValueError(f"Expected `positive` to be a class index in [0, {num_classes}), but got "
+                             f"{positive!r}")
+        return values[positive]
+    if average == "macro":
+        return values.mean()
+    return safe_divide((values * true_sum).sum(), true_sum.sum())  # weighted by support
+
+
+def _check_cm(cm: Tensor) -> Tensor:
+    cm = torch.as_tensor(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
+        raise ValueError(f"Expected `cm` to be a square [C, C] confusion matrix, but got shape "
+                         f"{tuple(cm.shape)}")
+    return cm.to(torch.float64)
+
+
+def check_beta(beta: float) -> None:
+    if not isinstance(beta, numbers.Real) or isinstance(beta, bool) or not 0 <= beta < float("inf"):
+        raise ValueError(f"Expected `beta` to be a finite number >= 0, but got {beta!r}")
