@@ -122,7 +122,7 @@ def evaluate(args: Namespace) -> int:
     target_t = torch.as_tensor(target)
     if scores is not None:
         threshold = 0.5 if args.threshold is None else args.threshold
-        scores_t = torch.as_tensor(scores, dtype=torch.float64)
+        scores_t = torch.tensor(scores, dtype=torch.float64)
         preds_t = torch.where(scores_t >= threshold, positive, 1 - positive)
     else:
         scores_t, preds_t = None, torch.as_tensor(preds)

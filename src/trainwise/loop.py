@@ -174,8 +174,9 @@ class Trainer:
                 "train_accuracy": n_correct / seen,
             }
 
-            # -- validate
-            if val_batches is not None:
+            # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
+            diverged = not math.isfinite(record["train_loss"])
+            if val_batches is not None and not diverged:
                 val_metrics = self._evaluate(model, val_batches, task, loss_terms, val_acc)
                 record.update({
                     "val_loss": val_metrics["loss"],
@@ -202,7 +203,7 @@ class Trainer:
                 monitored = record.get("val_loss", record["train_loss"])
                 if monitored is not None and math.isfinite(monitored):
                     scheduler.step(monitored)
-            if not math.isfinite(record["train_loss"]):
+            if diverged:
                 state.should_stop = True
                 state.stop_reason = f"training loss became {record['train_loss']} at epoch {epoch}"
             self._call("on_epoch_end", state, record)

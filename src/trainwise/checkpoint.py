@@ -1,0 +1,145 @@
+"""Checkpoints that survive a crash at any instant, and weights files that never unpickle code.
+
+`last.ckpt` is replaced atomically: the new file is written in full under a temporary name, flushed
+and fsynced, the old one moves to `previous.ckpt`, and only then does the new one take its name. A
+reader therefore always finds a complete `last.ckpt` or `previous.ckpt`. Loading uses
+``torch.load(weights_only=True)``: plain tensors, numbers, strings and containers, never code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from trainwise.errors import InputError
+
+log = logging.getLogger(__name__)
+
+LAST = "last.ckpt"
+PREVIOUS = "previous.ckpt"
+
+
+def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as `folder/last.ckpt`, keeping the previous one until the new one is whole."""
+    folder = Path(folder)
+    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        last = folder / LAST
+        if last.exists():
+            os.replace(last, folder / PREVIOUS)
+        os.replace(tmp, last)
+        _fsync_dir(folder)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"{folder}: could not write a checkpoint ({exc.strerror or exc}); "
+                         "free disk space or choose another --out. The previous checkpoint is intact.") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return folder / LAST
+
+
+def load_checkpoint(folder: Path) -> tuple[dict[str, Any], Path]:
+    """The newest complete checkpoint in ``folder``; a damaged `last.ckpt` falls back to `previous.ckpt`."""
+    folder = Path(folder)
+    problems = []
+    for name in (LAST, PREVIOUS):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+            log.warning("%s is damaged (%s); trying the previous checkpoint", path, exc)
+            problems.append(f"{name} is damaged")
+            continue
+        if not isinstance(payload, dict) or payload.get("format") != "trainwise-checkpoint-1":
+            problems.append(f"{name} is not a trainwise checkpoint")
+            continue
+        return payload, path
+    detail = "; ".join(problems) if problems else f"no {LAST} there"
+    raise InputError(f"{folder}: no complete checkpoint to resume from ({detail}); run again without --resume.")
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU and CUDA generator states, in types `weights_only` loading accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_tuples(state["python"]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save_weights(path: Path, model: torch.nn.Module | dict[str, torch.Tensor]) -> Path:
+    """Weights as safetensors (no code inside), written atomically."""
+    state = model.state_dict() if isinstance(model, torch.nn.Module) else model
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> torch.nn.Module:
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise InputError(f"{path}: cannot read the weights ({exc}); the file is damaged or not safetensors.") from None
+    model.load_state_dict(state)
+    return model
