@@ -1,0 +1,387 @@
+"""Turning a table's feature columns into a float32 matrix, with statistics from training rows only.
+
+:class:`TablePreprocessor` learns everything it knows in :meth:`~TablePreprocessor.fit`, which sees
+the training rows and nothing else; :meth:`~TablePreprocessor.transform` applies those frozen
+statistics to any table. Fitting on all rows and splitting afterwards would leak the validation rows'
+means, medians and categories into training: the classic preprocessing leak.
+
+Rules, column by column (the kind is decided by the training table's dtype):
+
+* **numeric** (int or float, not bool): standardized with the training mean and standard deviation
+  (``ddof=0``). A constant column (std 0) becomes all zeros rather than NaN. Missing values are filled
+  with the training median, and a ``"<name>:missing"`` indicator column (1.0 where the value was
+  missing) is added for every column that has missing values in the training rows: missingness is
+  often informative (a merchant that hides its location), and median filling alone would erase that
+  signal. Columns complete in training get no indicator (it would be constantly 0); their rare missing
+  values at transform time are filled with the median all the same.
+* **categorical** (strings, bools, anything else): one-hot, one column ``"<name>=<value>"`` per
+  category seen in training, sorted by value. A column with more than ``max_categories`` (50) distinct
+  training values keeps only the 50 most frequent (ties broken by value). A value that is missing,
+  unseen in training, or one of the dropped rare levels is encoded as all zeros: with one column per
+  level and no level dropped, all-zeros is itself a distinct input, so the model can still learn from it.
+
+Labels are encoded separately by :func:`encode_labels`; :func:`positive_index` picks the binary task's
+positive class.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwise.data.tables import name_list, row_list
+from trainwise.errors import InputError
+
+__all__ = [
+    "MAX_CATEGORIES",
+    "CategoricalColumn",
+    "NumericColumn",
+    "TablePreprocessor",
+    "encode_labels",
+    "positive_index",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_CATEGORIES = 50
+_FORMAT = "trainwise.TablePreprocessor"
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """Training statistics of one numeric column."""
+
+    name: str
+    mean: float
+    std: float
+    median: float
+    missing_indicator: bool
+    kind: str = "numeric"
+
+
+@dataclass(frozen=True)
+class CategoricalColumn:
+    """The categories one-hot encoded for one column, and how many distinct values training had."""
+
+    name: str
+    categories: tuple[str, ...]
+    levels_seen: int
+    kind: str = "categorical"
+
+
+class TablePreprocessor:
+    """Standardize numbers, one-hot categories; fitted on training rows only (see the module docstring).
+
+    ``fit(df)`` then ``transform(df) -> np.ndarray`` (float32, one row per table row, columns in
+    :attr:`feature_names` order). ``source`` names the table in error messages (a file name).
+    """
+
+    def __init__(self, *, max_categories: int = MAX_CATEGORIES) -> None:
+        if max_categories < 1:
+            raise ValueError(f"Expected `max_categories` to be an int >= 1, but got {max_categories!r}")
+        self.max_categories = max_categories
+        self.columns: list[NumericColumn | CategoricalColumn] | None = None
+
+    # ---- fitting ---------------------------------------------------------------------------------
+    def fit(
+        self, df: pd.DataFrame, columns: Sequence[str] | None = None, *, source: str = "training table"
+    ) -> TablePreprocessor:
+        """Learn the statistics of ``columns`` (default: all of ``df``'s) from ``df``'s rows."""
+        columns = list(df.columns) if columns is None else list(columns)
+        _require_columns(df, columns, source=source, reference="the feature columns")
+        if not columns:
+            raise InputError(f"{source}: no feature columns; a classifier needs at least one.")
+        if len(df) == 0:
+            raise InputError(f"{source}: the table is empty (0 rows).")
+        fitted: list[NumericColumn | CategoricalColumn] = []
+        for name in columns:
+            series = df[name]
+            if series.isna().all():
+                raise InputError(
+                    f"{source}: column {name!r} is empty in every row; drop it, it carries no information."
+                )
+            if _is_numeric(series):
+                fitted.append(self._fit_numeric(name, series, source))
+            else:
+                fitted.append(self._fit_categorical(name, series, source))
+        self.columns = fitted
+        return self
+
+    def _fit_numeric(self, name: str, series: pd.Series, source: str) -> NumericColumn:
+        values = _numbers(series, name, source)
+        observed = values[~np.isnan(values)]
+        return NumericColumn(
+            name=name,
+            mean=float(observed.mean()),
+            std=float(observed.std()),
+            median=float(np.median(observed)),
+            missing_indicator=bool(observed.size < values.size),
+        )
+
+    def _fit_categorical(self, name: str, series: pd.Series, source: str) -> CategoricalColumn:
+        counts = pd.Series(_as_text(series)).value_counts(dropna=True)
+        if len(counts) > self.max_categories:
+            _refuse_numbers_with_typos(name, series, counts, source)
+        # Most frequent first, ties by value, so the kept set does not depend on row order.
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        kept = sorted(value for value, _ in ranked[: self.max_categories])
+        if len(counts) > self.max_categories:
+            log.info(
+                "%s: column %r has %d distinct values; one-hot encoding the %d most frequent",
+                source, name, len(counts), self.max_categories,
+            )
+        return CategoricalColumn(name=name, categories=tuple(kept), levels_seen=int(len(counts)))
+
+    # ---- applying --------------------------------------------------------------------------------
+    def transform(self, df: pd.DataFrame, *, source: str = "table") -> np.ndarray:
+        """Encode ``df`` with the fitted statistics; returns a C-contiguous float32 array."""
+        columns = self._fitted()
+        _require_columns(df, [c.name for c in columns], source=source, reference="the training table")
+        n = len(df)
+        out = np.zeros((n, len(self.feature_names)), dtype=np.float32)
+        j = 0
+        for col in columns:
+            if isinstance(col, NumericColumn):
+                values = _numbers(df[col.name], col.name, source)
+                missing = np.isnan(values)
+                scale = col.std if col.std > 0 else 1.0  # a constant column encodes as 0, not NaN
+                out[:, j] = (np.where(missing, col.median, values) - col.mean) / scale
+                j += 1
+                if col.missing_indicator:
+                    out[:, j] = missing
+                    j += 1
+            else:
+                codes = pd.Index(col.categories).get_indexer(_as_text(df[col.name]))
+                known = codes >= 0  # missing, unseen and capped-away values stay all zeros
+                out[np.flatnonzero(known), j + codes[known]] = 1.0
+                j += len(col.categories)
+        if not np.isfinite(out).all():
+            bad = sorted({self.feature_names[k] for k in np.flatnonzero(~np.isfinite(out).all(axis=0))})
+            raise InputError(
+                f"{source}: values in {name_list(bad)} are too large for float32 after standardizing; "
+                "rescale those columns."
+            )
+        return out
+
+    def fit_transform(
+        self, df: pd.DataFrame, columns: Sequence[str] | None = None, *, source: str = "training table"
+    ) -> np.ndarray:
+        return self.fit(df, columns, source=source).transform(df, source=source)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The table columns the preprocessor reads, in order."""
+        return [c.name for c in self._fitted()]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """One name per output column: ``amount``, ``amount:missing``, ``country=DE``, ..."""
+        names: list[str] = []
+        for col in self._fitted():
+            if isinstance(col, NumericColumn):
+                names.append(str(col.name))
+                if col.missing_indicator:
+                    names.append(f"{col.name}:missing")
+            else:
+                names.extend(f"{col.name}={value}" for value in col.categories)
+        return names
+
+    # ---- saving ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fitted statistics; :meth:`from_dict` restores an identical preprocessor."""
+        return {
+            "format": _FORMAT,
+            "version": 1,
+            "max_categories": self.max_categories,
+            "columns": [_column_dict(c) for c in self._fitted()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TablePreprocessor:
+        if data.get("format") != _FORMAT or data.get("version") != 1:
+            raise ValueError(
+                f"Expected a {_FORMAT} version 1 dict, but got format={data.get('format')!r} "
+                f"version={data.get('version')!r}"
+            )
+        pre = cls(max_categories=int(data["max_categories"]))
+        columns: list[NumericColumn | CategoricalColumn] = []
+        for entry in data["columns"]:
+            fields = {k: v for k, v in entry.items() if k != "kind"}
+            if entry["kind"] == "numeric":
+                columns.append(NumericColumn(**fields))
+            elif entry["kind"] == "categorical":
+                columns.append(CategoricalColumn(**{**fields, "categories": tuple(fields["categories"])}))
+            else:
+                raise ValueError(f"Expected column kind 'numeric' or 'categorical', but got {entry['kind']!r}")
+        pre.columns = columns
+        return pre
+
+    def _fitted(self) -> list[NumericColumn | CategoricalColumn]:
+        if self.columns is None:
+            raise RuntimeError("TablePreprocessor is not fitted: call fit(train_df) first")
+        return self.columns
+
+    def __repr__(self) -> str:
+        if self.columns is None:
+            return "TablePreprocessor(unfitted)"
+        return f"TablePreprocessor({len(self.columns)} columns -> {len(self.feature_names)} features)"
+
+
+def _column_dict(col: NumericColumn | CategoricalColumn) -> dict[str, Any]:
+    data = asdict(col)
+    if isinstance(col, CategoricalColumn):
+        data["categories"] = list(col.categories)
+    return data
+
+
+# ---- labels ---------------------------------------------------------------------------------------
+def encode_labels(
+    series: pd.Series, *, labels: Sequence[str] | None = None, source: str = "table"
+) -> tuple[np.ndarray, list[str]]:
+    """Class codes (int64, 0..C-1) and class names for a target column.
+
+    Names are the values as text (``0``/``1``, ``False``/``True``, ``cat``); float labels that are whole
+    numbers print as integers, so ``1.0`` and ``1`` are the same class. Without ``labels`` the classes
+    are the column's distinct values, sorted numerically for a numeric column and as text otherwise.
+    With ``labels`` (the training classes) a value outside them raises :class:`InputError`, as does a
+    missing value.
+    """
+    name = series.name
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise InputError(
+            f"{source}: target column {name!r} is empty in {int(missing.sum())} rows "
+            f"({row_list(np.flatnonzero(missing))}); drop those rows or fill them."
+        )
+    text = _label_text(series)
+    if labels is None:
+        labels = _sorted_labels(series, text)
+    labels = list(labels)
+    codes = pd.Index(labels).get_indexer(text)
+    unseen = codes < 0
+    if unseen.any():
+        counts = pd.Series(text[unseen]).value_counts()
+        found = ", ".join(f"{value!r} ({n} rows)" for value, n in counts.head(5).items())
+        raise InputError(
+            f"{source}: target column {name!r} holds labels the training table lacks: {found}; "
+            f"known labels: {name_list(labels)}. Drop those rows or add examples of them to training."
+        )
+    return codes.astype(np.int64), labels
+
+
+def positive_index(labels: Sequence[str], counts: Sequence[int], positive: object = None) -> int:
+    """Index of the positive class among ``labels`` (class names as :func:`encode_labels` gives them).
+
+    The rule: ``positive`` when given (matched as text, ``True`` == ``"True"``, ``1`` == ``"1"``,
+    case-insensitively when that is unambiguous); else ``1`` when the labels are 0/1, ``True`` when
+    they are booleans; else the rarest class (on a tie, the later one in label order).
+    """
+    labels = [str(label) for label in labels]
+    if len(labels) != len(counts):
+        raise ValueError(f"Expected one count per label, but got {len(counts)} counts for {len(labels)} labels")
+    if positive is not None:
+        key = _one_label_text(positive)
+        if key in labels:
+            return labels.index(key)
+        folded = [i for i, label in enumerate(labels) if label.casefold() == key.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        raise InputError(
+            f"positive class {key!r} is not one of the labels ({name_list(labels)}); "
+            "pass one of them with --positive."
+        )
+    lowered = [label.casefold() for label in labels]
+    for pair, wanted in ((["0", "1"], "1"), (["false", "true"], "true")):
+        if sorted(lowered) == pair:
+            return lowered.index(wanted)
+    rarest = min(counts)
+    return max(i for i, c in enumerate(counts) if c == rarest)
+
+
+def _label_text(series: pd.Series) -> np.ndarray:
+    if _is_numeric(series):
+        values = series.to_numpy(dtype=np.float64)
+        if np.all(np.mod(values, 1) == 0) and np.all(np.abs(values) < 2**53):
+            return values.astype(np.int64).astype(str).astype(object)
+    return _as_text(series)
+
+
+def _one_label_text(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _sorted_labels(series: pd.Series, text: np.ndarray) -> list[str]:
+    unique = pd.unique(text)
+    if _is_numeric(series):
+        return sorted(unique, key=float)
+    return sorted(unique)
+
+
+# ---- column helpers -------------------------------------------------------------------------------
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _as_text(series: pd.Series) -> np.ndarray:
+    """Values as ``str`` in an object array, ``None`` where missing (the same on pandas 2 and 3)."""
+    missing = series.isna().to_numpy()
+    text = series.astype(str).to_numpy(dtype=object)
+    if missing.any():
+        text[missing] = None
+    return text
+
+
+def _numbers(series: pd.Series, name: str, source: str) -> np.ndarray:
+    """A column as float64 with NaN for missing; refuses text cells and infinities."""
+    if not pd.api.types.is_numeric_dtype(series):  # text where training had numbers (bools pass as 0/1)
+        coerced = pd.to_numeric(series.astype(object).where(series.notna(), None), errors="coerce")
+        bad = (coerced.isna() & series.notna()).to_numpy()
+        if bad.any():
+            first = series[bad].iloc[0]
+            raise InputError(
+                f"{source}: column {name!r} should hold numbers but has text in {int(bad.sum())} rows "
+                f"(e.g. {str(first)!r} in {row_list(np.flatnonzero(bad)[:1])}); fix or empty those cells."
+            )
+        series = coerced
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise InputError(
+            f"{source}: column {name!r} has {int(infinite.sum())} infinite values "
+            f"({row_list(np.flatnonzero(infinite))}); replace them with finite numbers or empty cells."
+        )
+    return values
+
+
+def _refuse_numbers_with_typos(name: str, series: pd.Series, counts: pd.Series, source: str) -> None:
+    """A many-valued text column whose values are nearly all numbers is a numeric column with typos.
+
+    Read as text it would silently become 50 one-hot columns; refuse it and point at the bad cells.
+    """
+    as_number = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce").to_numpy()
+    numeric_rows = counts.to_numpy()[~np.isnan(as_number)].sum()
+    if numeric_rows < 0.9 * counts.sum() or numeric_rows == counts.sum():
+        return
+    text_values = set(counts.index[np.isnan(as_number)])
+    text = _as_text(series)
+    bad = np.flatnonzero(pd.Series(text).isin(text_values).to_numpy())
+    raise InputError(
+        f"{source}: column {name!r} holds numbers except in {bad.size} rows "
+        f"(e.g. {text[bad[0]]!r} in {row_list(bad[:1])}); fix or empty those cells so it is read as numbers."
+    )
+
+
+def _require_columns(df: pd.DataFrame, columns: Sequence[str], *, source: str, reference: str) -> None:
+    absent = [c for c in columns if c not in df.columns]
+    if absent:
+        raise InputError(f"{source}: missing columns of {reference}: {name_list(absent)}; add them.")

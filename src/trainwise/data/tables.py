@@ -1,0 +1,157 @@
+"""Reading a user's table (CSV, CSV.gz, TSV, Parquet) into a pandas DataFrame.
+
+Every way a file can be unreadable ends in one :class:`~trainwise.errors.InputError` whose one-line
+message names the file and says what to do; never a traceback from pandas or pyarrow.
+
+Speed. CSV files are parsed with pandas' pyarrow engine, falling back to pandas' C engine when pyarrow
+refuses a file (ragged rows, odd quoting); the C engine's error names the offending line, so a file that
+neither can read gets the more useful message. Measured on the 2-core development machine, best of 3,
+a 1,000,000-row x 20-column table (16 float, 2 int, 2 string columns; 135 MB as CSV, 40 MB as Parquet):
+
+=====================  ==========  =========
+file                   pyarrow     C engine
+=====================  ==========  =========
+``.csv``               0.59 s      0.57 s
+``.csv.gz``            1.09 s      1.55 s
+``.parquet``           0.09 s      n/a
+=====================  ==========  =========
+
+pyarrow parses in parallel, so its lead grows with cores; on two cores it only pays off for gzip.
+Parquet is 6x faster than either: suggest it for large tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from trainwise.errors import InputError
+
+__all__ = ["SUPPORTED_SUFFIXES", "read_table", "name_list", "row_list"]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``path`` into a DataFrame with a fresh 0-based ``RangeIndex``.
+
+    The format comes from the file name: ``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.parquet``,
+    ``.pq``. A missing file, an unknown suffix, an empty or header-only file, bytes that are not a table,
+    a truncated Parquet file and duplicate column names each raise :class:`InputError`.
+    """
+    path = Path(path)
+    name = path.name
+    suffix = _suffix(path)
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputError(
+            f"{name}: unsupported file type {suffix or '(no extension)'!r}; "
+            f"trainwise reads {', '.join(SUPPORTED_SUFFIXES)}."
+        )
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file; pass the table's file.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty (0 bytes).")
+
+    if suffix in (".parquet", ".pq"):
+        df = _read_parquet(path)
+    else:
+        df = _read_delimited(path, sep="\t" if suffix.startswith(".tsv") else ",")
+
+    if df.shape[1] == 0:
+        raise InputError(f"{name}: the table has no columns.")
+    _refuse_duplicates(df.columns, name)
+    if len(df) == 0:
+        raise InputError(f"{name}: the table is empty (0 rows).")
+    return df.reset_index(drop=True)
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+        _refuse_duplicates(names, path.name)  # pyarrow's own error for them is cryptic
+        return pd.read_parquet(path)
+    except InputError:
+        raise
+    except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for a bad file
+        raise InputError(f"{path.name}: cannot read as Parquet: {_reason(exc)}.") from exc
+
+
+def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
+    kind = "CSV" if sep == "," else "TSV"
+    try:
+        df = pd.read_csv(path, sep=sep, engine="pyarrow")
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path.name}: the file holds no header and no rows.") from exc
+    except Exception as exc:  # pyarrow is stricter than the C engine: let the C engine try
+        log.debug("pyarrow could not parse %s (%s); retrying with the C engine", path, exc)
+    else:
+        if not _has_bytes(df):
+            return df
+        # pyarrow keeps text that is not UTF-8 as raw bytes; the C engine refuses it with a clear error.
+        log.debug("%s is not UTF-8; retrying with the C engine", path)
+    try:
+        return pd.read_csv(path, sep=sep, engine="c", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path.name}: cannot read as {kind}: the file is not UTF-8 text ({_reason(exc)}); "
+            "save it as UTF-8 CSV."
+        ) from exc
+    except Exception as exc:  # ParserError, EmptyDataError, OSError from a bad gzip stream, ...
+        raise InputError(f"{path.name}: cannot read as {kind}: {_reason(exc)}.") from exc
+
+
+def _has_bytes(df: pd.DataFrame) -> bool:
+    for name in df.select_dtypes(include="object").columns:
+        values = df[name].dropna()
+        if len(values) and isinstance(values.iloc[0], bytes):
+            return True
+    return False
+
+
+def _refuse_duplicates(columns: Iterable[object], source: str) -> None:
+    counts = Counter(str(c) for c in columns)
+    duplicated = sorted(name for name, n in counts.items() if n > 1)
+    if duplicated:
+        raise InputError(f"{source}: duplicate column names {name_list(duplicated)}; rename them so each is unique.")
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception's message, printable ASCII only, at most 160 characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text).rstrip(".")
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def name_list(names: Iterable[object], *, limit: int = 20) -> str:
+    """``a, b, c`` with at most ``limit`` names, then ``... (N more)``."""
+    names = [str(n) for n in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f", ... ({len(names) - limit} more)"
+
+
+def row_list(positions: Iterable[int], *, limit: int = 5) -> str:
+    """Rows for a message, counted from 1 for the first data row: ``rows 3, 17`` or ``row 3``."""
+    rows = [int(p) + 1 for p in positions]
+    head = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) > limit:
+        head += ", ..."
+    return f"row {head}" if len(rows) == 1 else f"rows {head}"
