@@ -25,16 +25,19 @@ class MetricAccumulator:
 
         torch.distributed.all_reduce(acc.state())   # state() is the live tensor: summed in place
 
-    Its layout, with ``C`` classes and ``B`` score bins (``B = 0`` without score histograms)::
+    Its layout, with ``C`` classes and ``B`` score bins (the last three parts only with
+    ``binary_scores``)::
 
-        [loss_sum, count,                 # count: samples whose loss was given
-         cm (C*C), bad_labels,            # cm row-major: rows true classes, columns predictions
-         hist_0 (B), hist_1 (B), bad_scores]   # scores of the true class-0 / class-1 samples
+        [loss_sum, count,                      # count: the samples whose loss was given
+         cm (C*C), bad_labels,                 # cm row-major: rows true classes, columns predictions
+         hist_0 (B), hist_1 (B), bad_scores]   # scores of the samples of true class 0, of class 1
 
     ``bad_labels`` and ``bad_scores`` count the samples that could not be counted (a label outside
-    ``[0, C)``; a score outside ``[0, 1]`` or NaN). Checking them per batch would cost a host sync,
-    so ``compute`` raises instead. With the default positive class 1, ``hist_0``/``hist_1`` are the
-    negatives'/positives' histograms; over :func:`~trainwise.metrics.curves.default_edges`.
+    ``[0, C)``; a score outside ``[0, 1]`` or NaN): checking per batch would cost a host sync, so
+    ``compute`` raises instead. The histograms are kept per true class, over
+    :func:`~trainwise.metrics.curves.default_edges`, because the positive class is only named at
+    ``compute(positive=...)``: with positive 1 (the default) ``hist_0`` holds the negatives and
+    ``hist_1`` the positives, with positive 0 the other way round.
 
     ``binary_scores``: keep score histograms, for average precision, ROC AUC and threshold advice;
     ``None`` means "when ``num_classes == 2``". ``device``: where the state lives; ``None`` adopts the

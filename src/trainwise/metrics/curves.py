@@ -110,7 +110,7 @@ def _default_edges() -> Tensor:
 
 
 def default_edges() -> Tensor:
-    """The default bin edges of :class:`ScoreHistogram`: about 14k float64 edges on the CPU.
+    """The default bin edges of :class:`ScoreHistogram`: 14,375 float64 edges on the CPU.
 
     Every multiple of 2**-13 (bins 1.2e-4 wide everywhere), plus ``sigmoid(x)`` for 8191 ``x``
     evenly spaced in ``[-16, 16]``, which are finer than that towards 0 and 1, down to 6e-8.
@@ -118,8 +118,9 @@ def default_edges() -> Tensor:
     target recall) or near 1 (a target precision), where uniform bins would lump most samples
     together. Every edge is a multiple of 2**-24, so it is exact in float32 as well as float64 and
     ``scores >= threshold`` means the same in either precision. Two histograms of 14k float64
-    counts are 230 kB: nothing to keep on a device or to all-reduce once per pass, and on 100k
-    random scores their average precision and ROC AUC are within 1e-4 of the exact values.
+    counts are 230 kB: nothing to keep on a device or to all-reduce once per pass. On 100k scores
+    (uniform noise, rare positives, confident models) the binned average precision was within 6e-5
+    of the exact one and ROC AUC within 3e-6.
     """
     return _default_edges().clone()
 
@@ -132,7 +133,7 @@ class ScoreHistogram:
     a threshold placed on an edge has exact counts: the precision, recall, F1 and tp/fp/tn/fn of a
     chosen threshold equal scikit-learn's on ``scores >= threshold`` for the raw scores. The curves,
     average precision and ROC AUC are exactly scikit-learn's for the scores rounded down to their
-    bin's lower edge, an approximation of the raw ones (about 1e-4 with the default edges).
+    bin's lower edge, an approximation of the raw ones (within 1e-4 with the default edges).
 
     ``counts`` is int64 ``[2, B]``: row 0 the negatives, row 1 the positives. ``update`` never syncs
     with the host; scores outside ``[0, 1]`` (or NaN) and targets other than 0/1 are counted, not
