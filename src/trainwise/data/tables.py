@@ -119,7 +119,9 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
 
 
 def _has_bytes(df: pd.DataFrame) -> bool:
-    for name in df.select_dtypes(include="object").columns:
+    for name in df.columns:
+        if df[name].dtype != "object":  # pandas 3 "str" columns hold text, never bytes
+            continue
         values = df[name].dropna()
         if len(values) and isinstance(values.iloc[0], bytes):
             return True
