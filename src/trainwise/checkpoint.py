@@ -55,6 +55,14 @@ def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
     return folder / LAST
 
 
+def remove_temp_files(folder: Path) -> list[Path]:
+    """Delete the temp files a killed writer left behind (``.NAME.XXXX.tmp``); complete files stay."""
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def load_checkpoint(folder: Path) -> tuple[dict[str, Any], Path]:
     """The newest complete checkpoint in ``folder``; a damaged `last.ckpt` falls back to `previous.ckpt`."""
     folder = Path(folder)

@@ -21,6 +21,10 @@ log = logging.getLogger("trainwise")
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
+class TrainingFailed(RuntimeError):
+    """The run could not finish (e.g. the loss diverged under ``--on-nan raise``): exit code 1."""
+
+
 class UsageError(InputError):
     """Bad command-line usage (argparse's complaints, in one line)."""
 
@@ -96,7 +100,15 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--positive", help="the positive class label in a binary task")
-    p.add_argument("--out", help="write the run folder here")
+    p.add_argument("--out", help="write the run folder here (checkpoints after every epoch)")
+    p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps (needs --out)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without improvement; the best weights are kept")
+    p.add_argument("--min-delta", type=float, default=0.0, help="the least change that counts as improvement")
+    p.add_argument("--monitor", default="val_loss", help="history key to judge epochs by (default val_loss)")
+    p.add_argument("--on-nan", choices=["stop", "raise"], default="stop",
+                   help="a NaN/Inf loss stops the run (default) or fails it with exit code 1")
     p.add_argument("--fail-on", choices=["warning", "error"], help="exit 1 when a finding is this severe")
     _add_common(p)
 
@@ -145,6 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"trainwise: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingFailed as exc:
+        if debug:
+            raise
+        print(f"trainwise: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("trainwise: interrupted", file=sys.stderr)
         return 130

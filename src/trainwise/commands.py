@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 
 from trainwise.callbacks import Callback, EpochLines
-from trainwise.cli import emit, exit_code, out_dir
+from trainwise.cli import TrainingFailed, emit, exit_code, out_dir
 from trainwise.config import TrainConfig
 from trainwise.data import (
     TRANSACTIONS_TARGET,
@@ -25,6 +25,7 @@ from trainwise.data import (
 from trainwise.diagnostics import diagnose as run_detectors
 from trainwise.diagnostics import diagnose_path, verdict
 from trainwise.errors import InputError
+from trainwise.loop import TrainingDiverged
 from trainwise.metrics import MetricAccumulator
 from trainwise.report.terminal import print_summary
 from trainwise.runfolder import write_run
@@ -48,7 +49,8 @@ def _config(args: Namespace) -> TrainConfig:
         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         device=args.device, optimizer_options={k: v for k, v in options.items() if v is not None},
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
-        class_weights=args.class_weights,
+        class_weights=args.class_weights, early_stopping=args.early_stopping, min_delta=args.min_delta,
+        monitor=args.monitor, on_nan=args.on_nan, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
     )
 
 
@@ -57,13 +59,19 @@ def fit(args: Namespace) -> int:
         raise InputError(f"--seed must be >= 0, but got {args.seed}.")
     if not 0 <= args.dropout < 1:
         raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
+    if args.resume and not args.out:
+        raise InputError("--resume needs --out, the run folder to continue.")
     config = _config(args)
     table = read_table(args.data)
     val_table = read_table(args.val) if args.val else None
     folder = out_dir(args.out)
     data = prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
                            positive=args.positive, source=args.data)
-    run = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=_progress(args))
+    try:
+        run = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=_progress(args),
+                        resume=args.resume)
+    except TrainingDiverged as exc:
+        raise TrainingFailed(str(exc)) from exc
     summary = run.summary()
     if folder is not None:
         write_run(folder, run, settings={"data": args.data, "val": args.val, "target": args.target,

@@ -30,6 +30,13 @@ class TrainConfig:
     class_weights: str | Sequence[float] | None = None   # None, "balanced" or one weight per class
     no_decay_on_bias_and_norm: bool = False
     threshold: float | None = None           # binary: decision threshold on the positive score (default 0.5)
+    early_stopping: int | None = None        # patience in epochs; None: train all epochs
+    min_delta: float = 0.0                   # the least change of `monitor` that counts as better
+    monitor: str = "val_loss"                # a history key; losses are minimized, other metrics maximized
+    restore_best: bool | None = None         # end with the best epoch's weights (default: when early stopping)
+    on_nan: str = "stop"                     # a non-finite loss: "stop" the run, or "raise" an error
+    checkpoint_dir: str | None = None        # write last.ckpt here after every epoch (and every N steps)
+    checkpoint_every: int | None = None      # also checkpoint every N optimizer steps, mid-epoch
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -56,11 +63,28 @@ class TrainConfig:
                              f"but got {self.class_weights!r}.")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise InputError(f"Expected `threshold` to be between 0 and 1, but got {self.threshold!r}.")
+        if self.early_stopping is not None:
+            _positive_int("early_stopping", self.early_stopping)
+        if not (isinstance(self.min_delta, (int, float)) and self.min_delta >= 0):
+            raise InputError(f"Expected `min_delta` to be a number >= 0, but got {self.min_delta!r}.")
+        if not self.monitor.startswith(("val_", "train_")):
+            raise InputError(f"Expected `monitor` to name a history key such as 'val_loss' or 'val_f1', "
+                             f"but got {self.monitor!r}.")
+        if self.on_nan not in ("stop", "raise"):
+            raise InputError(f"Expected `on_nan` to be 'stop' or 'raise', but got {self.on_nan!r}.")
+        if self.checkpoint_every is not None:
+            _positive_int("checkpoint_every", self.checkpoint_every)
+            if self.checkpoint_dir is None:
+                raise InputError("`checkpoint_every` needs a `checkpoint_dir` (--out on the command line).")
         if self.device != "auto":
             try:
                 torch.device(self.device)
             except (RuntimeError, TypeError) as exc:
                 raise InputError(f"unknown device {self.device!r} ({exc}); use auto, cpu or cuda.") from None
+
+    @property
+    def keeps_best(self) -> bool:
+        return self.restore_best if self.restore_best is not None else self.early_stopping is not None
 
     def optimizer_name(self) -> str:
         return self.optimizer if isinstance(self.optimizer, str) else getattr(self.optimizer, "__name__", "custom")

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,14 +23,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwise.callbacks import Callback, TrainState
+from trainwise.checkpoint import (
+    load_checkpoint,
+    remove_temp_files,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+)
 from trainwise.config import TrainConfig, resolve_device
 from trainwise.data.batching import LoaderBatches, TensorBatches, make_batches
 from trainwise.diagnostics import diagnose, verdict
 from trainwise.errors import InputError
 from trainwise.metrics import MetricAccumulator
 from trainwise.optim import build_optimizer, build_scheduler
+from trainwise.tracking import Best, EpochSums
 
 log = logging.getLogger(__name__)
+
+VAL_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
+BEST_WEIGHTS = "best.safetensors"
+FINAL_WEIGHTS = "model.safetensors"
+RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every"}   # may differ when a run is resumed
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf and the run was asked to raise (``on_nan="raise"``)."""
 
 
 @dataclass
@@ -61,6 +80,7 @@ class Run:
     data: dict
     model: nn.Module = field(repr=False)
     stop_reason: str | None = None
+    restored_epoch: int | None = None    # the epoch whose weights the model ends with, when not the last
 
     def summary(self) -> dict:
         """The `--json` object of the CLI contract."""
@@ -72,6 +92,7 @@ class Run:
             "history": self.history,
             "thresholds": self.thresholds,
             "stop_reason": self.stop_reason,
+            "restored_epoch": self.restored_epoch,
             "data": self.data,
             "config": self.config,
         }
@@ -97,7 +118,10 @@ class Trainer:
         self.positive = positive
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model: nn.Module, train: Any, val: Any = None, *, data_info: dict | None = None) -> Run:
+    def fit(self, model: nn.Module, train: Any, val: Any = None, *, data_info: dict | None = None,
+            resume: bool | str | Path = False) -> Run:
+        """Train ``model``; with ``resume`` (True: the config's checkpoint_dir, or a folder) continue from
+        the last complete checkpoint and end exactly as a run never interrupted would have."""
         cfg = self.config
         device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)          # dropout and any other randomness of the model
@@ -119,84 +143,76 @@ class Trainer:
         state = TrainState(model=model, optimizer=optimizer, scheduler=scheduler, epochs=cfg.epochs,
                            steps_per_epoch=len(train_batches))
         params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+        best = Best(cfg.monitor, cfg.min_delta, keep_weights=cfg.keeps_best)
+        folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_temp_files(folder)
+        start_epoch, partial = 1, None
+        if resume:
+            start_epoch, partial = self._restore(Path(folder if resume is True else resume), state, best)
         val_metrics: dict | None = None
         val_acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
 
         self._call("on_fit_start", state)
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            if state.stop_reason is not None:      # a resumed run that had already stopped
+                break
             state.epoch, state.batch = epoch, 0
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
+            sums = EpochSums(device, len(params))
+            if partial is not None:                # resuming mid-epoch: carry the epoch's sums over
+                sums.load_state_dict(partial["sums"], device)
+                state.batch, lr = partial["batch"], partial["lr"]
+                started -= partial["seconds"]
+                partial = None
             self._call("on_epoch_start", state)
 
             # -- train one epoch; sums stay on the device
             model.train()
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            grad_sum = torch.zeros((), device=device)
-            grad_max = torch.zeros((), device=device)
-            layer_max = torch.zeros(len(params), device=device)
-            state.train_loss_sum, state.train_count = loss_sum, 0
-            seen = 0
-            for xb, yb in train_batches.epoch(epoch):
+            state.train_loss_sum = sums.loss
+            for xb, yb in train_batches.epoch(epoch, start_batch=state.batch):
                 optimizer.zero_grad(set_to_none=True)
                 out = model(xb)
                 per_sample = loss_terms(out, yb)
                 per_sample.mean().backward()
                 norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in params]))
-                total = torch.linalg.vector_norm(norms)
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_([p for _, p in params], cfg.grad_clip)
                 optimizer.step()
                 if schedule_every == "batch":
                     scheduler.step()
-                with torch.no_grad():
-                    loss_sum += per_sample.detach().sum()
-                    correct += (self._predict(out.detach(), task, with_scores=False)[0] == yb).sum()
-                    grad_sum += total
-                    torch.maximum(grad_max, total, out=grad_max)
-                    torch.maximum(layer_max, norms, out=layer_max)
-                seen += len(yb)
+                preds = self._predict(out.detach(), task, with_scores=False)[0]
+                sums.add(per_sample.detach(), preds == yb, norms)
                 state.step += 1
                 state.batch += 1
-                state.train_count = seen
+                state.train_count = sums.seen
                 self._call("on_batch_end", state)
+                if (folder is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
+                        and state.batch < state.steps_per_epoch):
+                    self._checkpoint(folder, state, best, sums=sums, lr=lr, seconds=time.perf_counter() - started)
 
-            # -- one host read for the whole epoch: .tolist() forces a device sync
-            top = layer_max.argmax().to(torch.float64)
-            train_loss_total, n_correct, g_sum, g_max, top_idx = torch.stack(
-                [loss_sum, correct.to(torch.float64), grad_sum.to(torch.float64),
-                 grad_max.to(torch.float64), top]).tolist()
-            steps = max(state.batch, 1)
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "train_loss": train_loss_total / seen,
-                "train_accuracy": n_correct / seen,
-            }
+            # -- one host read for the whole epoch
+            train_loss, train_accuracy, grad_mean, grad_max, top = sums.read()
+            record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy}
 
             # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
-            diverged = not math.isfinite(record["train_loss"])
+            diverged = not math.isfinite(train_loss)
             if val_batches is not None and not diverged:
                 val_metrics = self._evaluate(model, val_batches, task, loss_terms, val_acc)
-                record.update({
-                    "val_loss": val_metrics["loss"],
-                    "val_accuracy": val_metrics["accuracy"],
-                    "val_precision": val_metrics["precision"],
-                    "val_recall": val_metrics["recall"],
-                    "val_f1": val_metrics["f1"],
-                    "val_balanced_accuracy": val_metrics["balanced_accuracy"],
-                })
+                record.update({f"val_{key}": val_metrics[key] for key in VAL_KEYS})
             record.update({
                 "lr": lr,
-                "grad_norm_mean": g_sum / steps,
-                "grad_norm_max": g_max,
-                "grad_top_layer": params[int(top_idx)][0] if params else None,
+                "grad_norm_mean": grad_mean,
+                "grad_norm_max": grad_max,
+                "grad_top_layer": params[top][0] if params else None,
                 "steps": state.step,
                 "seconds": time.perf_counter() - started,
             })
             state.history.append(record)
 
-            # -- schedule per epoch, then callbacks, then stop?
+            # -- schedule per epoch; NaN guard; best epoch and early stopping; callbacks; checkpoint
             if schedule_every == "epoch" and scheduler is not None:
                 scheduler.step()
             elif schedule_every == "plateau":
@@ -205,19 +221,81 @@ class Trainer:
                     scheduler.step(monitored)
             if diverged:
                 state.should_stop = True
-                state.stop_reason = f"training loss became {record['train_loss']} at epoch {epoch}"
+                state.stop_reason = f"training loss became {train_loss} at epoch {epoch}"
+                if cfg.on_nan == "raise":
+                    raise TrainingDiverged(f"{state.stop_reason}; lower the learning rate or clip gradients "
+                                           "(the last good checkpoint is kept).")
+            elif best.update(record, model) and folder is not None:
+                save_weights(folder / BEST_WEIGHTS, model)
+            if cfg.early_stopping is not None and best.wait >= cfg.early_stopping and not state.should_stop:
+                state.should_stop = True
+                state.stop_reason = (f"early stopping: {cfg.monitor} did not improve by more than {cfg.min_delta} "
+                                     f"for {best.wait} epochs after epoch {best.epoch}")
             self._call("on_epoch_end", state, record)
+            if folder is not None and not diverged:
+                self._checkpoint(folder, state, best)
             if state.should_stop:
                 log.info("stopping at epoch %d: %s", epoch, state.stop_reason)
                 break
 
         self._call("on_fit_end", state)
-        return self._finish(model, state, task, val_metrics, val_acc, train_batches, val_batches, data_info)
+        restored = None
+        if best.weights is not None and state.history and best.epoch != state.history[-1]["epoch"]:
+            model.load_state_dict(best.weights)    # end with the best epoch's weights, stopped early or not
+            restored = best.epoch
+            if val_batches is not None:
+                val_metrics = self._evaluate(model, val_batches, task, loss_terms, val_acc)
+        if folder is not None:
+            save_weights(folder / FINAL_WEIGHTS, model)
+        run = self._finish(model, state, task, val_metrics, val_acc, train_batches, val_batches, data_info)
+        run.best_epoch, run.restored_epoch = best.epoch, restored
+        return run
+
+    def _checkpoint(self, folder: Path, state: TrainState, best: Best, *, sums: EpochSums | None = None,
+                    lr: float | None = None, seconds: float = 0.0) -> None:
+        """Everything needed to continue exactly: weights, optimizer, schedule, counters, RNG, history."""
+        partial = None
+        if sums is not None:                       # mid-epoch: never save weights from a diverged step
+            if not math.isfinite(float(sums.loss)):
+                return
+            partial = {"sums": sums.state_dict(), "batch": state.batch, "lr": lr, "seconds": seconds}
+        save_checkpoint(folder, {
+            "format": "trainwise-checkpoint-1",
+            "config": self.config.to_dict(),
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+            "epoch": state.epoch,
+            "partial": partial,                    # None: the epoch is complete
+            "step": state.step,
+            "history": state.history,
+            "best": best.state_dict(),
+            "stop_reason": state.stop_reason,
+            "rng": rng_state(),
+        })
+
+    def _restore(self, folder: Path, state: TrainState, best: Best) -> tuple[int, dict | None]:
+        """Load the last complete checkpoint into the live objects; return where to start."""
+        payload, path = load_checkpoint(folder)
+        saved, current = payload["config"], self.config.to_dict()
+        differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
+        if differ:
+            raise InputError(f"{path}: the run was started with other settings ({', '.join(differ)}); "
+                             "resume with the same settings, or start a new run in another folder.")
+        state.model.load_state_dict(payload["model"])
+        state.optimizer.load_state_dict(payload["optimizer"])
+        if state.scheduler is not None and payload["scheduler"] is not None:
+            state.scheduler.load_state_dict(payload["scheduler"])
+        state.step, state.history, state.stop_reason = payload["step"], payload["history"], payload["stop_reason"]
+        best.load_state_dict(payload["best"])
+        set_rng_state(payload["rng"])
+        log.info("resuming from %s (epoch %d, step %d)", path, payload["epoch"], payload["step"])
+        partial = payload["partial"]
+        return (payload["epoch"], partial) if partial is not None else (payload["epoch"] + 1, None)
 
     def _finish(self, model: nn.Module, state: TrainState, task: Task, val_metrics: dict | None,
                 val_acc: MetricAccumulator, train_batches: Any, val_batches: Any, data_info: dict | None) -> Run:
         history = state.history
-        best_epoch = _best_epoch(history)
         thresholds = None
         if val_metrics is not None and task.binary:
             thresholds = val_acc.thresholds()
@@ -231,7 +309,7 @@ class Trainer:
             data.update(data_info)
         findings = diagnose(history, metrics=val_metrics, data=data)
         return Run(history=history, metrics=val_metrics, findings=findings, verdict=verdict(findings),
-                   best_epoch=best_epoch, thresholds=thresholds, config=self.config.to_dict(), data=data,
+                   best_epoch=None, thresholds=thresholds, config=self.config.to_dict(), data=data,
                    model=model, stop_reason=state.stop_reason)
 
     # ------------------------------------------------------------------ evaluate
@@ -357,12 +435,6 @@ class Trainer:
 
 def _grad(p: torch.Tensor) -> torch.Tensor:
     return p.grad if p.grad is not None else torch.zeros((), device=p.device)
-
-
-def _best_epoch(history: list[dict]) -> int | None:
-    key = "val_loss" if any(r.get("val_loss") is not None for r in history) else "train_loss"
-    scored = [(r[key], r["epoch"]) for r in history if r.get(key) is not None and math.isfinite(r[key])]
-    return min(scored)[1] if scored else None
 
 
 def _class_counts(num_classes: int, train: Any, val: Any) -> list[int] | None:

@@ -14,9 +14,10 @@ from trainwise.models import mlp
 
 
 def fit_table(data: TabularData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32), dropout: float = 0.1,
-              callbacks: Sequence[Callback] = ()) -> Run:
+              callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
     """Seed, build the MLP (the seed fixes its initial weights), and fit on the prepared split."""
     torch.manual_seed(config.seed)
     model = mlp(data.X_train.shape[1], len(data.labels), hidden=hidden, dropout=dropout)
     trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive)
-    return trainer.fit(model, (data.X_train, data.y_train), (data.X_val, data.y_val), data_info=data.describe())
+    return trainer.fit(model, (data.X_train, data.y_train), (data.X_val, data.y_val), data_info=data.describe(),
+                       resume=resume)
