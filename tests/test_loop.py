@@ -257,3 +257,11 @@ def test_no_host_sync_per_step(monkeypatch):
         monkeypatch.undo()
     assert counts[0] == counts[1], counts
     assert counts[0] > 0               # the counter does see the per-epoch reads
+
+
+def test_bf16_autocast_trains_and_reports_float_metrics():
+    X, y = blobs()
+    run = tw.Trainer(epochs=3, batch_size=32, precision="bf16").fit(make_model(), (X[:200], y[:200]),
+                                                                  (X[200:], y[200:]))
+    assert run.metrics["accuracy"] > 0.8
+    assert isinstance(run.history[-1]["val_loss"], float)

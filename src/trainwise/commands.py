@@ -51,6 +51,7 @@ def _config(args: Namespace) -> TrainConfig:
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         class_weights=args.class_weights, early_stopping=args.early_stopping, min_delta=args.min_delta,
         monitor=args.monitor, on_nan=args.on_nan, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
+        precision=args.precision, compile=args.compile,
     )
 
 

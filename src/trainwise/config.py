@@ -37,6 +37,8 @@ class TrainConfig:
     on_nan: str = "stop"                     # a non-finite loss: "stop" the run, or "raise" an error
     checkpoint_dir: str | None = None        # write last.ckpt here after every epoch (and every N steps)
     checkpoint_every: int | None = None      # also checkpoint every N optimizer steps, mid-epoch
+    precision: str = "fp32"                  # "bf16": forward and loss under autocast (CPU or CUDA)
+    compile: bool = False                    # run the forward pass through torch.compile
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -76,6 +78,8 @@ class TrainConfig:
             _positive_int("checkpoint_every", self.checkpoint_every)
             if self.checkpoint_dir is None:
                 raise InputError("`checkpoint_every` needs a `checkpoint_dir` (--out on the command line).")
+        if self.precision not in ("fp32", "bf16"):
+            raise InputError(f"Expected `precision` to be 'fp32' or 'bf16', but got {self.precision!r}.")
         if self.device != "auto":
             try:
                 torch.device(self.device)

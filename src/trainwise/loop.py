@@ -10,6 +10,7 @@ device tensors and are read once per epoch. This is what keeps trainwise as fast
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -153,6 +154,8 @@ class Trainer:
             start_epoch, partial = self._restore(Path(folder if resume is True else resume), state, best)
         val_metrics: dict | None = None
         val_acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
+        forward = torch.compile(model) if cfg.compile else model   # state dicts always come from `model`
+        autocast = _autocast(device, cfg.precision)
 
         self._call("on_fit_start", state)
         for epoch in range(start_epoch, cfg.epochs + 1):
@@ -174,8 +177,9 @@ class Trainer:
             state.train_loss_sum = sums.loss
             for xb, yb in train_batches.epoch(epoch, start_batch=state.batch):
                 optimizer.zero_grad(set_to_none=True)
-                out = model(xb)
-                per_sample = loss_terms(out, yb)
+                with autocast:
+                    out = forward(xb)
+                    per_sample = loss_terms(out, yb)
                 per_sample.mean().backward()
                 norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in params]))
                 if cfg.grad_clip is not None:
@@ -200,7 +204,7 @@ class Trainer:
             # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
             diverged = not math.isfinite(train_loss)
             if val_batches is not None and not diverged:
-                val_metrics = self._evaluate(model, val_batches, task, loss_terms, val_acc)
+                val_metrics = self._evaluate(forward, val_batches, task, loss_terms, val_acc, autocast)
                 record.update({f"val_{key}": val_metrics[key] for key in VAL_KEYS})
             record.update({
                 "lr": lr,
@@ -324,13 +328,15 @@ class Trainer:
         acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
         return self._evaluate(model, batches, task, self._loss(task, None, device), acc)
 
-    def _evaluate(self, model: nn.Module, batches: Any, task: Task, loss_terms: Any,
-                  acc: MetricAccumulator) -> dict:
+    def _evaluate(self, model: nn.Module, batches: Any, task: Task, loss_terms: Any, acc: MetricAccumulator,
+                  autocast: Any = None) -> dict:
+        autocast = autocast if autocast is not None else contextlib.nullcontext()
         model.eval()
         acc.reset()
         with torch.inference_mode():
             for xb, yb in batches.epoch(0):
-                out = model(xb)
+                with autocast:
+                    out = model(xb)
                 preds, scores = self._predict(out, task)
                 acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(), scores=scores)
         return acc.compute(labels=task.labels, positive=task.positive)
@@ -431,6 +437,13 @@ class Trainer:
             return out.argmax(dim=1), scores
         is_positive = scores >= threshold
         return torch.where(is_positive, task.positive, 1 - task.positive), scores
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    """bf16 autocast for forward and loss; a no-op context in fp32. Reusable across steps."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _grad(p: torch.Tensor) -> torch.Tensor:
