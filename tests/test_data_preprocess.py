@@ -157,6 +157,11 @@ def test_transform_names_missing_columns(train):
         pre.transform(train.drop(columns=["age", "city"]), source="val.csv")
 
 
+def test_fit_names_unknown_columns(train):
+    with pytest.raises(InputError, match=r"^t.csv: no columns nope \(columns: amount, age, const, city, flag\)"):
+        TablePreprocessor().fit(train, ["age", "nope"], source="t.csv")
+
+
 def test_fit_on_chosen_columns_only(train):
     pre = TablePreprocessor().fit(train, ["age", "city"])
     assert pre.input_columns == ["age", "city"]

@@ -220,7 +220,7 @@ def test_text_in_a_numeric_validation_column():
 
 
 def test_unknown_positive_label():
-    _bad(r"positive class 'maybe' is not one of the labels \(fraud, ok\); pass one of them with --positive",
+    _bad(r"^data.csv: target column 'y': positive class 'maybe' is not one of the labels \(fraud, ok\); pass one of",
          _table(), "y", positive="maybe")
 
 

@@ -145,7 +145,10 @@ def prepare_tabular(
         class_counts = np.bincount(codes, minlength=len(labels))
 
     if len(labels) == 2:
-        pos = positive_index(labels, class_counts.tolist(), positive)
+        try:
+            pos = positive_index(labels, class_counts.tolist(), positive)
+        except InputError as exc:  # name the table and the column too
+            raise InputError(f"{source}: target column {target!r}: {exc}") from None
     elif positive is not None:
         raise InputError(
             f"{source}: --positive applies to binary targets; {target!r} has {len(labels)} classes "
