@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from rich.console import Console
 
+from trainwise import distributed
 from trainwise.callbacks import Callback, EpochLines
 from trainwise.cli import TrainingFailed, emit, exit_code, out_dir
 from trainwise.config import TrainConfig
@@ -56,6 +57,9 @@ def _config(args: Namespace) -> TrainConfig:
 
 
 def fit(args: Namespace) -> int:
+    world = distributed.setup()               # under torchrun: join the group; rank 0 alone prints and writes
+    if not world.is_main:
+        args.quiet, args.json = True, False
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, but got {args.seed}.")
     if not 0 <= args.dropout < 1:
@@ -65,7 +69,7 @@ def fit(args: Namespace) -> int:
     config = _config(args)
     table = read_table(args.data)
     val_table = read_table(args.val) if args.val else None
-    folder = out_dir(args.out)
+    folder = out_dir(args.out) if world.is_main else None
     data = prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
                            positive=args.positive, source=args.data)
     try:
@@ -74,6 +78,8 @@ def fit(args: Namespace) -> int:
     except TrainingDiverged as exc:
         raise TrainingFailed(str(exc)) from exc
     summary = run.summary()
+    if not world.is_main:
+        return exit_code(summary["findings"], args.fail_on)
     if folder is not None:
         write_run(folder, run, settings={"data": args.data, "val": args.val, "target": args.target,
                                          "hidden": list(args.hidden), "dropout": args.dropout,

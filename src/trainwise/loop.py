@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainwise import distributed
 from trainwise.callbacks import Callback, TrainState
 from trainwise.checkpoint import (
     load_checkpoint,
@@ -124,14 +125,17 @@ class Trainer:
         """Train ``model``; with ``resume`` (True: the config's checkpoint_dir, or a folder) continue from
         the last complete checkpoint and end exactly as a run never interrupted would have."""
         cfg = self.config
-        device = resolve_device(cfg.device)
+        world = distributed.setup()          # a world of one unless started by torchrun
+        device = resolve_device(world.device(cfg.device))
         torch.manual_seed(cfg.seed)          # dropout and any other randomness of the model
         model.to(device)
-        train_batches = make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device, name="train")
+        shard = {"rank": world.rank, "world_size": world.size}
+        train_batches = make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device, name="train",
+                                     **shard)
         val_batches = None
         if val is not None:
             val_batches = make_batches(val, cfg.val_batch_size or 4 * cfg.batch_size, shuffle=False,
-                                       seed=cfg.seed, device=device, name="val")
+                                       seed=cfg.seed, device=device, name="val", **shard)
         task = self._task(model, train_batches, val_batches)
         loss_terms = self._loss(task, train_batches, device)
 
@@ -146,15 +150,20 @@ class Trainer:
         params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         best = Best(cfg.monitor, cfg.min_delta, keep_weights=cfg.keeps_best)
         folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            remove_temp_files(folder)
+        writer = folder if world.is_main else None       # rank 0 alone writes; every rank can read
+        if writer is not None:
+            writer.mkdir(parents=True, exist_ok=True)
+            remove_temp_files(writer)
         start_epoch, partial = 1, None
         if resume:
             start_epoch, partial = self._restore(Path(folder if resume is True else resume), state, best)
         val_metrics: dict | None = None
         val_acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
-        forward = torch.compile(model) if cfg.compile else model   # state dicts always come from `model`
+        # state dicts always come from `model`; training steps go through DDP under torchrun
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                      else None) if world.distributed else model
+        forward = torch.compile(trained) if cfg.compile else trained
+        evaluate = torch.compile(model) if cfg.compile else model
         autocast = _autocast(device, cfg.precision)
 
         self._call("on_fit_start", state)
@@ -166,7 +175,8 @@ class Trainer:
             lr = optimizer.param_groups[0]["lr"]
             sums = EpochSums(device, len(params))
             if partial is not None:                # resuming mid-epoch: carry the epoch's sums over
-                sums.load_state_dict(partial["sums"], device)
+                # rank 0's checkpoint holds the interrupted epoch's sums over all ranks: only rank 0 takes them
+                sums.load_state_dict(partial["sums"], device, summed_part=world.is_main)
                 state.batch, lr = partial["batch"], partial["lr"]
                 started -= partial["seconds"]
                 partial = None
@@ -195,16 +205,17 @@ class Trainer:
                 self._call("on_batch_end", state)
                 if (folder is not None and cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0
                         and state.batch < state.steps_per_epoch):
-                    self._checkpoint(folder, state, best, sums=sums, lr=lr, seconds=time.perf_counter() - started)
+                    self._checkpoint(writer, state, best, sums=sums.summed(world), lr=lr,
+                                     seconds=time.perf_counter() - started)
 
-            # -- one host read for the whole epoch
-            train_loss, train_accuracy, grad_mean, grad_max, top = sums.read()
+            # -- one host read for the whole epoch (and one all-reduce under torchrun)
+            train_loss, train_accuracy, grad_mean, grad_max, top = sums.summed(world).read()
             record: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy}
 
             # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
             diverged = not math.isfinite(train_loss)
             if val_batches is not None and not diverged:
-                val_metrics = self._evaluate(forward, val_batches, task, loss_terms, val_acc, autocast)
+                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
                 record.update({f"val_{key}": val_metrics[key] for key in VAL_KEYS})
             record.update({
                 "lr": lr,
@@ -229,15 +240,18 @@ class Trainer:
                 if cfg.on_nan == "raise":
                     raise TrainingDiverged(f"{state.stop_reason}; lower the learning rate or clip gradients "
                                            "(the last good checkpoint is kept).")
-            elif best.update(record, model) and folder is not None:
-                save_weights(folder / BEST_WEIGHTS, model)
+            elif best.update(record, model) and writer is not None:
+                save_weights(writer / BEST_WEIGHTS, model)
             if cfg.early_stopping is not None and best.wait >= cfg.early_stopping and not state.should_stop:
                 state.should_stop = True
                 state.stop_reason = (f"early stopping: {cfg.monitor} did not improve by more than {cfg.min_delta} "
                                      f"for {best.wait} epochs after epoch {best.epoch}")
             self._call("on_epoch_end", state, record)
+            state.should_stop = world.agree(state.should_stop, device)   # no rank may wait for another
+            if state.should_stop and state.stop_reason is None:
+                state.stop_reason = f"stopped by a callback on another rank at epoch {epoch}"
             if folder is not None and not diverged:
-                self._checkpoint(folder, state, best)
+                self._checkpoint(writer, state, best)
             if state.should_stop:
                 log.info("stopping at epoch %d: %s", epoch, state.stop_reason)
                 break
@@ -248,16 +262,19 @@ class Trainer:
             model.load_state_dict(best.weights)    # end with the best epoch's weights, stopped early or not
             restored = best.epoch
             if val_batches is not None:
-                val_metrics = self._evaluate(model, val_batches, task, loss_terms, val_acc)
-        if folder is not None:
-            save_weights(folder / FINAL_WEIGHTS, model)
+                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
+        if writer is not None:
+            save_weights(writer / FINAL_WEIGHTS, model)
         run = self._finish(model, state, task, val_metrics, val_acc, train_batches, val_batches, data_info)
         run.best_epoch, run.restored_epoch = best.epoch, restored
         return run
 
-    def _checkpoint(self, folder: Path, state: TrainState, best: Best, *, sums: EpochSums | None = None,
+    def _checkpoint(self, folder: Path | None, state: TrainState, best: Best, *, sums: EpochSums | None = None,
                     lr: float | None = None, seconds: float = 0.0) -> None:
-        """Everything needed to continue exactly: weights, optimizer, schedule, counters, RNG, history."""
+        """Everything needed to continue exactly: weights, optimizer, schedule, counters, RNG, history.
+        ``folder`` is None on ranks other than 0, which write nothing."""
+        if folder is None:
+            return
         partial = None
         if sums is not None:                       # mid-epoch: never save weights from a diverged step
             if not math.isfinite(float(sums.loss)):
@@ -304,8 +321,7 @@ class Trainer:
         if val_metrics is not None and task.binary:
             thresholds = val_acc.thresholds()
         data = {"labels": task.labels, "num_classes": task.num_classes, "positive": task.positive,
-                "n_train": train_batches.num_samples,
-                "n_val": val_batches.num_samples if val_batches is not None else 0}
+                "n_train": _total(train_batches), "n_val": _total(val_batches) if val_batches is not None else 0}
         counts = _class_counts(task.num_classes, train_batches, val_batches)
         if counts is not None:
             data["class_counts"] = counts
@@ -329,7 +345,8 @@ class Trainer:
         return self._evaluate(model, batches, task, self._loss(task, None, device), acc)
 
     def _evaluate(self, model: nn.Module, batches: Any, task: Task, loss_terms: Any, acc: MetricAccumulator,
-                  autocast: Any = None) -> dict:
+                  autocast: Any = None, world: distributed.World | None = None) -> dict:
+        """One pass; under torchrun each rank sees its own rows once and one all-reduce sums the counts."""
         autocast = autocast if autocast is not None else contextlib.nullcontext()
         model.eval()
         acc.reset()
@@ -339,6 +356,8 @@ class Trainer:
                     out = model(xb)
                 preds, scores = self._predict(out, task)
                 acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(), scores=scores)
+        if world is not None and world.distributed:
+            world.all_reduce(acc.state())
         return acc.compute(labels=task.labels, positive=task.positive)
 
     # ------------------------------------------------------------------ helpers
@@ -363,7 +382,7 @@ class Trainer:
                              "(or [N] / [N, 1] for a binary task).")
         for name, batches in (("train", train), ("val", val)):
             if isinstance(batches, TensorBatches):
-                top = int(batches.y.max())
+                top = int(batches.all_y.max())
                 if top >= num_classes:
                     raise InputError(f"{name}: label {top} is out of range for a model with {num_classes} "
                                      f"outputs; labels must be 0..{num_classes - 1}.")
@@ -412,7 +431,7 @@ class Trainer:
             if not isinstance(train, TensorBatches):
                 raise InputError("class_weights='balanced' needs in-memory training data; "
                                  "pass one weight per class instead.")
-            counts = torch.bincount(train.y, minlength=task.num_classes).to(torch.float32)
+            counts = torch.bincount(train.all_y, minlength=task.num_classes).to(torch.float32)
             return (counts.sum() / (task.num_classes * counts.clamp(min=1))).to(device)
         if len(cw) != task.num_classes:
             raise InputError(f"class_weights has {len(cw)} values for {task.num_classes} classes.")
@@ -454,7 +473,12 @@ def _class_counts(num_classes: int, train: Any, val: Any) -> list[int] | None:
     """Rows per class over training and validation data held in memory (one read, after training)."""
     if not isinstance(train, TensorBatches) or isinstance(val, LoaderBatches):
         return None
-    counts = torch.bincount(train.y, minlength=num_classes)
+    counts = torch.bincount(train.all_y.cpu(), minlength=num_classes)
     if val is not None:
-        counts = counts + torch.bincount(val.y, minlength=num_classes)
+        counts = counts + torch.bincount(val.all_y.cpu(), minlength=num_classes)
     return counts.tolist()
+
+
+def _total(batches: Any) -> int | None:
+    """Rows in the whole data set, over all ranks."""
+    return getattr(batches, "total_samples", batches.num_samples)

@@ -46,15 +46,33 @@ class EpochSums:
         seen, steps = max(self.seen, 1), max(self.steps, 1)
         return loss / seen, correct / seen, grad_sum / steps, grad_max, int(top_idx)
 
+    def summed(self, world: Any) -> EpochSums:
+        """These sums over all ranks (one all-reduce); itself in a single process. Gradient statistics
+        are the same on every rank after DDP averaged the gradients, so only loss, hits and samples add up."""
+        if not world.distributed:
+            return self
+        totals = torch.stack([self.loss, self.correct.to(torch.float64),
+                              torch.tensor(float(self.seen), dtype=torch.float64, device=self.loss.device)])
+        world.all_reduce(totals)
+        out = EpochSums(self.loss.device, self.layer_max.numel())
+        out.loss, out.correct = totals[0], totals[1].round().long()
+        out.grad_sum, out.grad_max, out.layer_max = self.grad_sum, self.grad_max, self.layer_max
+        out.seen, out.steps = int(totals[2].item()), self.steps
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {"loss": self.loss.cpu(), "correct": self.correct.cpu(), "grad_sum": self.grad_sum.cpu(),
                 "grad_max": self.grad_max.cpu(), "layer_max": self.layer_max.cpu(), "seen": self.seen,
                 "steps": self.steps}
 
-    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
-        for key in ("loss", "correct", "grad_sum", "grad_max", "layer_max"):
+    def load_state_dict(self, state: dict[str, Any], device: torch.device, *, summed_part: bool = True) -> None:
+        """Restore; with ``summed_part=False`` (ranks other than 0 under torchrun) the loss, hit and sample
+        sums start from zero, because rank 0's checkpoint holds them summed over all ranks."""
+        for key in ("grad_sum", "grad_max", "layer_max"):
             setattr(self, key, state[key].to(device))
-        self.seen, self.steps = state["seen"], state["steps"]
+        self.steps = state["steps"]
+        if summed_part:
+            self.loss, self.correct, self.seen = state["loss"].to(device), state["correct"].to(device), state["seen"]
 
 
 class Best:

@@ -35,13 +35,22 @@ class TensorBatches:
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool, seed: int,
-                 device: torch.device) -> None:
-        self.X = X.to(device, non_blocking=True)
-        self.y = y.to(device, non_blocking=True)
+                 device: torch.device, rank: int = 0, world_size: int = 1) -> None:
+        self.total_samples = len(X)
+        self.all_y = y                      # every label, before any sharding (for class counts)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
-        self.num_samples = len(X)
+        self.rank, self.world_size = rank, world_size
+        if not shuffle and world_size > 1:
+            # evaluation under torchrun: rows rank, rank + W, ... -- every row on exactly one rank, no padding
+            X, y = X[rank::world_size], y[rank::world_size]
+        pin = device.type == "cuda" and X.device.type == "cpu"
+        self.X = (X.pin_memory() if pin else X).to(device, non_blocking=True)
+        self.y = (y.pin_memory() if pin else y).to(device, non_blocking=True)
+        # training under torchrun: each rank takes an equal share of every epoch's permutation (the
+        # permutation's last N mod W rows sit the epoch out), so all ranks take the same number of steps
+        self.num_samples = len(self.X) if not shuffle else self.total_samples // world_size
 
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
@@ -52,28 +61,54 @@ class TensorBatches:
             for i in range(start_batch * bs, self.num_samples, bs):
                 yield self.X[i:i + bs], self.y[i:i + bs]
             return
-        order = torch.randperm(self.num_samples, generator=epoch_generator(self.seed, epoch))
+        order = torch.randperm(self.total_samples, generator=epoch_generator(self.seed, epoch))
+        if self.world_size > 1:
+            order = order[:self.num_samples * self.world_size][self.rank::self.world_size]
         order = order.to(self.X.device, non_blocking=True)
         for i in range(start_batch * bs, self.num_samples, bs):
             idx = order[i:i + bs]
             yield self.X[idx], self.y[idx]
 
 
+class ShardSampler(torch.utils.data.Sampler[int]):
+    """A Dataset's indices for one rank, in the same order rules as `TensorBatches`."""
+
+    def __init__(self, n: int, rank: int, world_size: int, *, shuffle: bool, seed: int) -> None:
+        self.n, self.rank, self.world_size, self.shuffle, self.seed = n, rank, world_size, shuffle, seed
+        self.epoch = 0
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.rank, self.n, self.world_size))
+        usable = self.n // self.world_size * self.world_size
+        order = torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch))
+        return iter(order[:usable][self.rank::self.world_size].tolist())
+
+    def __len__(self) -> int:
+        if not self.shuffle:
+            return len(range(self.rank, self.n, self.world_size))
+        return self.n // self.world_size
+
+
 class LoaderBatches:
     """Batches from a ``DataLoader``, moved to the device as they come."""
 
-    def __init__(self, loader: DataLoader, device: torch.device, *, seed: int | None = None) -> None:
+    def __init__(self, loader: DataLoader, device: torch.device, *, seed: int | None = None,
+                 sampler: ShardSampler | None = None) -> None:
         self.loader = loader
         self.device = device
         self.seed = seed
-        self.num_samples = _dataset_len(loader)
+        self.sampler = sampler
+        self.num_samples = len(sampler) if sampler is not None else _dataset_len(loader)
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
         generator = getattr(self.loader, "generator", None)
-        if self.seed is not None and generator is not None:
+        if self.sampler is not None:
+            self.sampler.epoch = epoch
+        elif self.seed is not None and generator is not None:
             generator.manual_seed(self.seed * 1_000_003 + epoch)
         non_blocking = self.device.type == "cuda"
         for i, batch in enumerate(self.loader):
@@ -131,21 +166,27 @@ def as_tensors(X: Any, y: Any, *, name: str) -> tuple[torch.Tensor, torch.Tensor
 
 
 def make_batches(data: Any, batch_size: int, *, shuffle: bool, seed: int, device: torch.device,
-                 name: str) -> TensorBatches | LoaderBatches:
-    """Accept (X, y) tensors or arrays, a Dataset, or a DataLoader."""
+                 name: str, rank: int = 0, world_size: int = 1) -> TensorBatches | LoaderBatches:
+    """Accept (X, y) tensors or arrays, a Dataset, or a DataLoader (used as given: under torchrun,
+    give it your own sampler)."""
+    shard = {"rank": rank, "world_size": world_size}
     if isinstance(data, DataLoader):
         return LoaderBatches(data, device)
     if isinstance(data, TensorDataset) and len(data.tensors) == 2:
         X, y = as_tensors(*data.tensors, name=name)
-        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device)
+        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
     if isinstance(data, Dataset):
         generator = torch.Generator()
-        loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                            pin_memory=device.type == "cuda")
+        pin = device.type == "cuda"
+        if world_size > 1:
+            sampler = ShardSampler(len(data), rank, world_size, shuffle=shuffle, seed=seed)
+            loader = DataLoader(data, batch_size=batch_size, sampler=sampler, pin_memory=pin)
+            return LoaderBatches(loader, device, sampler=sampler)
+        loader = DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator, pin_memory=pin)
         return LoaderBatches(loader, device, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = as_tensors(*data, name=name)
-        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device)
+        return TensorBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
     raise InputError(
         f"{name}: expected (X, y) tensors or arrays, a Dataset or a DataLoader, but got {type(data).__name__}."
     )
