@@ -101,6 +101,12 @@ def test_random_bytes_as_csv(tmp_path):
     _bad(path, "cannot read as CSV")
 
 
+def test_semicolon_separated_file_is_named(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a;b;y\n1,5;2;0\n3;4;1\n")
+    _bad(path, "looks separated by ';'")
+
+
 def test_latin1_text_says_save_as_utf8(tmp_path):
     path = tmp_path / "data.csv"
     path.write_bytes("city,y\nM\xfcnchen,1\nK\xf6ln,0\n".encode("latin-1"))

@@ -68,6 +68,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     if df.shape[1] == 0:
         raise InputError(f"{name}: the table has no columns.")
+    if df.shape[1] == 1 and suffix not in (".parquet", ".pq") and ";" in str(df.columns[0]):
+        raise InputError(
+            f"{name}: one column named {str(df.columns[0])[:60]!r}: the file looks separated by ';'; "
+            "save it as comma-separated CSV."
+        )
     _refuse_duplicates(df.columns, name)
     if len(df) == 0:
         raise InputError(f"{name}: the table is empty (0 rows).")
