@@ -17,11 +17,13 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib is imported where a figure is drawn, not here: `trainwise evaluate` and the terminal
+# summary import this package too, and should not pay a second for a library they do not use.
 
 TRAIN_COLOR = "#1f77b4"
 VAL_COLOR = "#d62728"
@@ -54,11 +56,16 @@ def plain(text: Any, limit: int | None = None) -> str:
 def style(name: str = "figure") -> Iterator[None]:
     """The report's matplotlib style, applied for the duration only. ``svg.hashsalt`` makes the SVG
     ids deterministic and distinct between the figures of one HTML page."""
+    import matplotlib
+
     with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"trainwise-{name}"}):
         yield
 
 
 def new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
