@@ -300,3 +300,27 @@ def test_cli_compare_prints_the_table_and_the_sentence(cancer_csv, capsys):
 def test_cli_compare_bad_optimizers_fail_before_reading_data(capsys):
     with pytest.raises(InputError, match="unknown optimizer 'lion'"):
         run_compare(parse("no-such-file.csv", "--target", "y", "--optimizers", "sgd,lion"))
+
+
+def test_initial_val_loss_uses_the_training_loss_with_class_weights():
+    (X_train, y_train), (X_val, y_val) = split(load_wine)
+    result = compare(make_net(13, 3), (X_train, y_train), (X_val, y_val), optimizers={"sgd": {}, "adam": {}},
+                     epochs=1, batch_size=32, class_weights="balanced")
+    torch.manual_seed(0)
+    model = make_net(13, 3)().eval()
+    counts = torch.bincount(torch.as_tensor(y_train), minlength=3).float()
+    weights = counts.sum() / (3 * counts)
+    with torch.no_grad():
+        per_sample = torch.nn.functional.cross_entropy(model(torch.as_tensor(X_val)), torch.as_tensor(y_val),
+                                                       weight=weights, reduction="none")
+    assert result.initial_val_loss["sgd"] == result.initial_val_loss["adam"]
+    assert result.initial_val_loss["sgd"] == pytest.approx(per_sample.mean().item(), rel=1e-5)
+
+
+def test_sentence_when_the_winner_is_slower_and_runs_are_named_by_lr():
+    table = with_target([row("sgd@0.1", [0.5, 0.3, 0.2, 0.2, 0.2]),
+                         row("adam@0.001", [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.15])])
+    assert choose_winner(table) == "adam@0.001"
+    assert sentence(table, "adam@0.001") == (
+        "Adam at lr 0.001 took 2.0x as many epochs to reach the best validation loss of SGD at lr 0.1 "
+        "(0.2000, epoch 6 vs 3) and went lower, to 0.1500, and it was still improving at the last epoch.")

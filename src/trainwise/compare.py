@@ -53,7 +53,7 @@ from trainwise.callbacks import Callback
 from trainwise.config import TrainConfig, resolve_device
 from trainwise.data.batching import make_batches
 from trainwise.errors import InputError
-from trainwise.loop import Run, Trainer
+from trainwise.loop import Run, Trainer, _autocast
 from trainwise.metrics import MetricAccumulator
 from trainwise.optim import OPTIMIZERS, optimizer_settings
 
@@ -180,7 +180,7 @@ def plan_runs(optimizers: Mapping[str, Mapping[str, Any] | None] | None,
 # ---------------------------------------------------------------------- the start
 def initial_val_loss(trainer: Trainer, model: nn.Module, train: Any, val: Any) -> float:
     """Validation loss before the first step, computed as `Trainer.fit` computes it each epoch
-    (same batches, same per-sample loss with class weights, same averaging)."""
+    (same batches, same per-sample loss with class weights, same precision, same averaging)."""
     cfg = trainer.config
     device = resolve_device(cfg.device)
     model.to(device)
@@ -190,7 +190,7 @@ def initial_val_loss(trainer: Trainer, model: nn.Module, train: Any, val: Any) -
     task = trainer._task(model, train_batches, val_batches)
     loss_terms = trainer._loss(task, train_batches, device)
     acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
-    metrics = trainer._evaluate(model, val_batches, task, loss_terms, acc)
+    metrics = trainer._evaluate(model, val_batches, task, loss_terms, acc, _autocast(device, cfg.precision))
     return metrics["loss"]
 
 
