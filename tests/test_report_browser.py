@@ -21,15 +21,7 @@ from typing import Any
 
 import pytest
 
-from test_report_samples import (
-    HOSTILE_LABELS,
-    XSS,
-    binary_summary,
-    comparison_sample,
-    lr_find_sample,
-    multiclass_summary,
-)
-from trainwise.report.html import write_report
+from test_report_samples import XSS, written_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -185,7 +177,7 @@ FIGURES_JS = """JSON.stringify({
 
 
 def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None:
-    report = write_report(tmp_path / "run", binary_summary(), comparison=comparison_sample(), lr_find=lr_find_sample())
+    report = written_report("full")
     browser.load(report)
     page = json.loads(browser.evaluate(FIGURES_JS))
     shot = browser.screenshot(tmp_path / "report.png")
@@ -214,7 +206,7 @@ def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None:
 
 
 def test_hostile_labels_stay_text_in_chromium(browser: Chromium, tmp_path: Path) -> None:
-    report = write_report(tmp_path / "run", multiclass_summary(HOSTILE_LABELS), title=f"run {XSS}")
+    report = written_report("hostile")
     browser.load(report)
     page = json.loads(browser.evaluate(FIGURES_JS))
     browser.screenshot(tmp_path / "hostile.png")

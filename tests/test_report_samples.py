@@ -3,10 +3,17 @@ and a check that they keep matching what a real `Trainer.fit` produces."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import math
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from trainwise.report import write_report
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -143,6 +150,19 @@ def multiclass_summary(labels: list[str]) -> dict:
 
 
 HOSTILE_LABELS = [XSS, "$x$ & <b>bold</b>", "café \"quoted\" 'single'", "plain"]
+
+
+@functools.cache
+def written_report(kind: str) -> Path:
+    """A report written once per test session and shared by the modules that read it (drawing six
+    figures takes seconds): ``full`` has every section, ``hostile`` has hostile labels everywhere."""
+    folder = Path(tempfile.mkdtemp(prefix=f"trainwise-report-{kind}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    if kind == "full":
+        return write_report(folder, binary_summary(), comparison=comparison_sample(), lr_find=lr_find_sample())
+    if kind == "hostile":
+        return write_report(folder, multiclass_summary(HOSTILE_LABELS), title=f"run {XSS}")
+    raise ValueError(f"Expected `kind` to be 'full' or 'hostile', but got {kind!r}")
 
 
 def test_a_real_run_has_the_keys_the_samples_give_the_report():

@@ -79,6 +79,15 @@ def _value(record: dict, key: str) -> float:
     return float(value)
 
 
+def _not_finite(record: dict, key: str) -> bool:
+    """NaN or Inf; in a saved summary these are ``null``, so a present-but-null training loss counts
+    too (every epoch of a trainwise run records one; a missing key is a log that has none)."""
+    if key not in record:
+        return False
+    value = record[key]
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
 def _has(history: Sequence[dict], key: str) -> bool:
     return any(not math.isnan(_value(r, key)) for r in history)
 
@@ -125,8 +134,7 @@ def loss_figure(history: Sequence[dict], best_epoch: int | None, findings: Seque
         if not math.isnan(y):
             ax.plot([best_epoch], [y], marker="*", markersize=13, color="#ffbf00", markeredgecolor="#333333",
                     linestyle="none", label=f"best epoch {best_epoch} ({y:.4g})", zorder=5)
-    broken = [e for e, r in zip(epochs, history, strict=True)
-              if any(isinstance(r.get(k), float) and not math.isfinite(r[k]) for k in ("train_loss", "val_loss"))]
+    broken = [e for e, r in zip(epochs, history, strict=True) if _not_finite(r, "train_loss")]
     if broken:
         ax.text(0.01, 0.97, f"loss not finite from epoch {broken[0]}", transform=ax.transAxes, va="top",
                 color=VAL_COLOR, fontsize=8.5)
