@@ -39,6 +39,7 @@ STYLE = {
 }
 MAX_ANNOTATED_CLASSES = 15      # above this the confusion matrix cells are too small to hold numbers
 MAX_LABEL_CHARS = 18
+LOG_SCALE_RATIO = 5             # loss plotted on a log axis when its largest value is this many times its smallest
 
 FIGURE_FILES = {"loss": "loss.png", "metrics": "metrics.png", "confusion_matrix": "confusion_matrix.png",
                 "pr_curve": "pr_curve.png", "comparison": "comparison.png", "lr_find": "lr_find.png"}
@@ -139,10 +140,18 @@ def loss_figure(history: Sequence[dict], best_epoch: int | None, findings: Seque
         ax.text(0.01, 0.97, f"loss not finite from epoch {broken[0]}", transform=ax.transAxes, va="top",
                 color=VAL_COLOR, fontsize=8.5)
     positive = [y for y in finite if y > 0]
-    if positive and len(positive) == len(finite) and max(positive) / min(positive) > 100:
+    if positive and len(positive) == len(finite) and max(positive) / min(positive) > LOG_SCALE_RATIO:
+        # a first epoch far above the rest would flatten every later epoch onto one line
+        from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))   # 0.05, not 5×10⁻²
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("loss (mean per sample, log scale)")
+    else:
+        ax.set_ylabel("loss (mean per sample)")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (mean per sample)")
     ax.set_title("Loss per epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="best")
@@ -297,8 +306,8 @@ def pr_curve_figure(metrics: dict, thresholds: dict | None, applied: float | Non
         precision, recall = curve
         ax.plot(recall, precision, color=TRAIN_COLOR, linewidth=1.6, label="precision-recall curve")
     else:
-        ax.text(0.5, 0.5, "curve not recorded; operating points only", transform=ax.transAxes, ha="center",
-                color="#777777")
+        ax.text(0.98, 0.06, "curve not recorded: operating points only", transform=ax.transAxes, ha="right",
+                color="#777777", fontsize=8.5)
     base = positive_share(metrics)
     if base is not None:
         ax.axhline(base, color="#999999", linestyle="--", linewidth=1, label=f"random guessing ({base:.1%})")

@@ -91,8 +91,19 @@ def compact(value: Any, limit: int = 300) -> str:
     if isinstance(value, str):
         text = value
     else:
-        text = json.dumps(jsonable(value), separators=(", ", ": "), ensure_ascii=False)
+        text = json.dumps(_rounded(jsonable(value)), separators=(", ", ": "), ensure_ascii=False)
     return esc(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _rounded(value: Any) -> Any:
+    """Floats inside lists and dicts to 4 significant digits, for reading, not for computing."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, left: int = 1, css: str = "",
@@ -342,7 +353,8 @@ def environment(summary: dict) -> dict[str, Any]:
     else:
         env = {"python": platform.python_version(), "torch": _version("torch"), "trainwise": _version("trainwise"),
                "platform": platform.platform(terse=True)}
-    env.setdefault("device", config.get("device"))
+    if "device" not in env and config.get("device") is not None:
+        env["device"] = f"{config['device']} (as configured)"
     env.setdefault("seed", config.get("seed"))
     if not (isinstance(recorded, dict) and recorded):
         env["note"] = "versions of the machine that wrote this report: the run recorded none"
