@@ -13,6 +13,7 @@ from argparse import Namespace
 import torch
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from trainwise.callbacks import Callback, TrainState
 from trainwise.compare import Comparison, compare, display_name, parse_lrs, parse_optimizers, plan_runs
@@ -105,12 +106,16 @@ def print_comparison(result: Comparison, console: Console) -> None:
         console.print(f"to 5%: the first epoch within 5% of the best validation loss of any run "
                       f"(<= {result.target_val_loss:.4f}); bounce: the mean rise of the validation loss from "
                       "one epoch to the next, relative to its level.")
+    # every run's finding codes on one line; the winner's findings in full, since it is the one to use
     for name, run in result.runs.items():
-        for finding in run.findings:
-            console.print(f"  {name}: [{finding.severity}] {finding.message}", highlight=False)
+        if run.findings:
+            codes = ", ".join(f"{f.code} ({f.severity})" for f in run.findings)
+            console.print(Text(f"{name}: {codes}"))
     if result.winner is not None:
-        console.print(f"Winner: [bold]{result.winner}[/bold] ({result.rule}).")
-    console.print(result.sentence, style="bold")
+        console.print(Text.assemble("Winner: ", (result.winner, "bold"), f" ({result.rule})."))
+        for finding in result.runs[result.winner].findings:
+            console.print(Text(f"  {finding.severity}: {finding.message} {finding.advice}".rstrip()))
+    console.print(Text(result.sentence, style="bold"))
 
 
 def _cell(value: object, spec: str | None) -> str:
