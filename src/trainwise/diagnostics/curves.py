@@ -1,0 +1,344 @@
+"""Findings from the loss and accuracy curves of a run (history records, one per epoch).
+
+Every detector is a pure function ``history -> list[Finding]``; keys may be missing or ``None``
+(no validation set, no accuracy, imported logs), and epochs keep the numbering of the records.
+Thresholds were set on real logs of Lightning and Keras runs (tests/fixtures/logs, made by
+scripts/make_log_fixtures.py): healthy runs, overfitting, divergence, stuck and noisy runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trainwise.diagnostics.findings import Finding, Severity
+from trainwise.diagnostics.series import Point, fmt, loss_key, pct, series, values
+
+History = Sequence[Mapping[str, Any]]
+
+# overfitting: validation loss at the end (mean of the last 3 epochs) this much above its minimum...
+OVERFIT_RISE = 0.05
+# ...at least this many epochs after the minimum, with training loss down this much since then.
+OVERFIT_MIN_EPOCHS_AFTER = 3
+OVERFIT_TRAIN_FALL = 0.10
+# overfitting is an error when validation loss ends this much above its minimum.
+OVERFIT_SEVERE_RISE = 0.50
+# not_converged: loss fell at least this much over the last 3 epochs and ends at its minimum...
+NOT_CONVERGED_DROP = 0.03
+# ...unless it is already this small (a cross-entropy of 0.01: nothing left to gain).
+CONVERGED_LOSS = 0.01
+# lr_too_high: training loss grew 10x above an earlier value, or exceeded this level...
+DIVERGED_GROWTH = 10.0
+DIVERGED_LEVEL = 100.0
+# ...or, when the chance-level loss is known, this many times chance.
+DIVERGED_CHANCE_FACTOR = 10.0
+# no_progress: loss fell less than this share of its first value...
+NO_PROGRESS_DROP = 0.02
+# ...or, with a known chance level, ended within this share of it (the model predicts the class shares).
+CHANCE_BAND = 0.03
+# val_loss_below_train: in the second half of the run, this share of epochs has val < train...
+BELOW_TRAIN_SHARE = 0.75
+# ...and the last epoch's validation loss is at least this much under the training loss.
+BELOW_TRAIN_MARGIN = 0.05
+
+# unstable_loss: epochs whose loss jumped up this much over the previous epoch (to a value of at least
+# CONVERGED_LOSS: noise on a near-zero loss is no instability)...
+JUMP = 0.10
+# ...at least this many of them, making at least this share of the epoch-to-epoch steps.
+MIN_JUMPS = 3
+JUMP_SHARE = 0.05
+# unstable_accuracy: validation accuracy dropping at least this much (absolute) from one epoch to the next...
+ACC_DROP = 0.05
+# ...at least this many times, after the first epochs of fast learning.
+MIN_ACC_DROPS = 2
+
+WINDOW = 3  # epochs averaged where a single value is too noisy
+
+
+def _tail_mean(points: Sequence[Point], k: int = WINDOW) -> float:
+    tail = values(points)[-k:]
+    return sum(tail) / len(tail)
+
+
+def _value_at(points: Sequence[Point], epoch: int) -> float | None:
+    return next((v for e, v in points if e == epoch), None)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def overfitting(history: History) -> list[Finding]:
+    """Validation loss rose clearly above its minimum while training loss kept falling.
+
+    Rule: with ``best`` the minimum validation loss, ``end`` the mean of the last 3 validation losses
+    and ``rise = end / best - 1``: ``rise >= 5 %``, at least 3 epochs after the best one, and training
+    loss (when recorded) down at least 10 % since the best epoch. Warning; error when ``rise >= 50 %``.
+
+    Calibration: healthy real runs end 0-2.3 % above their minimum; overfitting runs (tiny data, big
+    model) 10-110 %. Evidence: ``best_epoch``, ``best_val_loss``, ``last_val_loss``, ``rise``,
+    ``onset_epoch`` (first epoch after the best one 5 % above it), ``train_loss_change``.
+    """
+    val = series(history, "val_loss")
+    if len(val) < OVERFIT_MIN_EPOCHS_AFTER + 2:
+        return []
+    best_i = min(range(len(val)), key=lambda i: val[i][1])
+    best_epoch, best = val[best_i]
+    after = val[best_i + 1:]
+    if len(after) < OVERFIT_MIN_EPOCHS_AFTER or best <= 0:
+        return []
+    end = _tail_mean(after)
+    rise = end / best - 1.0
+    if rise < OVERFIT_RISE:
+        return []
+    train = series(history, "train_loss")
+    train_at_best = _value_at(train, best_epoch)
+    train_change = None
+    if train and train_at_best and train[-1][0] > best_epoch:
+        train_change = train[-1][1] / train_at_best - 1.0
+        if train_change > -OVERFIT_TRAIN_FALL:
+            return []  # training loss did not keep falling: not the memorizing pattern
+    onset = next((e for e, v in after if v >= best * (1 + OVERFIT_RISE)), after[-1][0])
+    last_epoch, last = val[-1]
+    severity = Severity.ERROR if rise >= OVERFIT_SEVERE_RISE else Severity.WARNING
+    seen = (f"Validation loss rose {pct(rise)} from its minimum {fmt(best)} at epoch {best_epoch} "
+            f"to {fmt(end)} at the end (epoch {last_epoch})")
+    if train_change is not None:
+        seen += f" while training loss fell {pct(-train_change)}"
+    message = seen + ": the model memorizes the training set instead of learning what generalizes."
+    advice = (f"Keep the epoch-{best_epoch} weights (early stopping), add dropout or weight decay, "
+              "use a smaller model, or get more data.")
+    evidence = {"best_epoch": best_epoch, "best_val_loss": best, "last_val_loss": last, "rise": rise,
+                "onset_epoch": onset, "train_loss_change": train_change, "last_epoch": last_epoch}
+    return [Finding("overfitting", severity, message, advice, onset, evidence)]
+
+
+def not_converged(history: History) -> list[Finding]:
+    """Loss still falling at the last epoch: more epochs would help (info).
+
+    Rule, on validation loss (training loss when there is none): the last value is the lowest, it is
+    at least 3 % below the value 3 epochs earlier, and it is above 0.01 (below that there is nothing
+    left to gain). Evidence: ``key``, ``last_loss``, ``drop`` (relative, over the last 3 epochs),
+    ``per_epoch`` (mean relative drop per epoch).
+    """
+    key = loss_key(history, prefer="val_loss")
+    points = series(history, key) if key else []
+    if len(points) < WINDOW + 1:
+        return []
+    last_epoch, last = points[-1]
+    before = points[-1 - WINDOW][1]
+    if last > min(values(points)) or last <= CONVERGED_LOSS or before <= 0:
+        return []
+    drop = 1.0 - last / before
+    if drop < NOT_CONVERGED_DROP:
+        return []
+    per_epoch = 1.0 - (last / before) ** (1.0 / WINDOW)
+    name = "Validation" if key == "val_loss" else "Training"
+    message = (f"{name} loss was still falling at the last epoch ({last_epoch}): down {pct(drop)} over the "
+               f"last {WINDOW} epochs, to {fmt(last)}. The model has more to learn.")
+    advice = "Train for more epochs (with early stopping to catch the best one), or raise the learning rate a little."
+    evidence = {"key": key, "last_loss": last, "drop": drop, "per_epoch": per_epoch}
+    return [Finding("not_converged", Severity.INFO, message, advice, last_epoch, evidence)]
+
+
+def lr_too_high(history: History, *, chance: float | None = None) -> list[Finding]:
+    """The loss became NaN/Inf or grew by orders of magnitude: the learning rate is too high (error).
+
+    Rule: (1) a training or validation loss is NaN or infinite; else, on training loss (validation loss
+    when there is none): (2) a value at least 10x the lowest earlier value and above the first epoch's
+    (noise on a near-zero loss is not divergence), or (3) a value above 100 --
+    a cross-entropy that high means confident wrong answers -- or above 10x the chance-level loss
+    ``chance`` when it is known (pass ln C, the loss of a uniform guess, which bounds a fresh model's
+    loss whatever the class weights). Evidence: ``epoch``, ``loss`` (the value that tripped the rule),
+    ``reference`` (what it was compared with), ``rule`` (``nonfinite``, ``growth``, ``level``),
+    ``last_loss``.
+
+    Calibration: healthy runs never exceed their first epoch's loss; real diverged runs reach 1e4 to
+    1e35 or NaN within a few epochs.
+    """
+    for key in ("train_loss", "val_loss"):
+        bad = [(e, v) for e, v in series(history, key, keep_nonfinite=True) if not math.isfinite(v)]
+        if bad:
+            epoch, value = bad[0]
+            finite = series(history, key)
+            before = [(e, v) for e, v in finite if e < epoch]
+            peak = max(before, key=lambda p: p[1]) if before else None
+            name = "Training" if key == "train_loss" else "Validation"
+            seen = f"{name} loss became {value} at epoch {epoch}"
+            if peak is not None:
+                seen += f" (it had reached {fmt(peak[1])} at epoch {peak[0]})"
+            message = seen + ": the updates overshoot until the numbers overflow, and nothing after that is learned."
+            evidence = {"epoch": epoch, "key": key, "loss": None, "reference": None, "rule": "nonfinite",
+                        "peak_loss": peak[1] if peak else None, "last_loss": None}
+            return [Finding("lr_too_high", Severity.ERROR, message, _LR_ADVICE, epoch, evidence)]
+
+    key = loss_key(history, prefer="train_loss")
+    points = series(history, key) if key else []
+    if not points:
+        return []
+    name = "Training" if key == "train_loss" else "Validation"
+    lowest = math.inf
+    lowest_epoch = points[0][0]
+    for epoch, value in points:
+        if value >= DIVERGED_GROWTH * lowest and value > points[0][1]:
+            message = (f"{name} loss grew from {fmt(lowest)} at epoch {lowest_epoch} to {fmt(value)} at epoch "
+                       f"{epoch} ({value / lowest:.3g}x): the steps overshoot and training diverges.")
+            evidence = {"epoch": epoch, "key": key, "loss": value, "reference": lowest, "rule": "growth",
+                        "reference_epoch": lowest_epoch, "last_loss": points[-1][1]}
+            return [Finding("lr_too_high", Severity.ERROR, message, _LR_ADVICE, epoch, evidence)]
+        if value < lowest:
+            lowest, lowest_epoch = value, epoch
+    ceiling = DIVERGED_LEVEL if chance is None else DIVERGED_CHANCE_FACTOR * chance
+    epoch, value = max(points, key=lambda p: p[1])
+    if value <= ceiling:
+        return []
+    against = (f"far above {fmt(chance)}, the loss of a model that guesses from the class shares"
+               if chance is not None else "where a cross-entropy of a fresh model is a few units at most")
+    message = (f"{name} loss reached {fmt(value)} at epoch {epoch}, {against}: the weights blew up "
+               f"(last epoch: {fmt(points[-1][1])}).")
+    evidence = {"epoch": epoch, "key": key, "loss": value, "reference": ceiling, "rule": "level",
+                "chance_loss": chance, "last_loss": points[-1][1]}
+    return [Finding("lr_too_high", Severity.ERROR, message, _LR_ADVICE, epoch, evidence)]
+
+
+_LR_ADVICE = ("Lower the learning rate 10x (trainwise lr-find suggests one), standardize the input "
+              "features, and clip gradients (grad_clip=1.0).")
+
+
+def no_progress(history: History, *, chance: float | None = None) -> list[Finding]:
+    """The loss barely moved from its start: the model learned nothing (error).
+
+    Rule, on training loss (validation loss when there is none), at least 3 epochs: the lowest loss
+    after the first epoch is less than 2 % under the first epoch's; or, when the chance-level loss is
+    known (the entropy of the class shares), the mean of the last 3 losses is within 3 % of it: the
+    model predicts the class shares and nothing else. (Within, not above: a loss weighted by class sits
+    above the unweighted chance level while it learns well.) Evidence: ``key``, ``first_loss``, ``best_loss``, ``last_loss``,
+    ``drop``, ``chance_loss``.
+
+    Calibration: real runs with learning rate 0 or 1e-6 move 0-0.1 %; healthy runs fall 50-99 %.
+    """
+    key = loss_key(history, prefer="train_loss")
+    points = series(history, key) if key else []
+    if len(points) < WINDOW:
+        return []
+    first = points[0][1]
+    best = min(values(points[1:]))
+    last_epoch, last = points[-1]
+    drop = 1.0 - best / first if first > 0 else 0.0
+    end = _tail_mean(points)
+    stuck = drop < NO_PROGRESS_DROP
+    at_chance = chance is not None and chance > 0 and abs(end / chance - 1.0) <= CHANCE_BAND
+    if not (stuck or at_chance):
+        return []
+    name = "Training" if key == "train_loss" else "Validation"
+    if stuck:
+        seen = (f"{name} loss barely moved in {len(points)} epochs: {fmt(first)} at epoch {points[0][0]}, "
+                f"{fmt(last)} at epoch {last_epoch} (best {pct(drop)} lower)")
+    else:
+        seen = f"{name} loss ended at {fmt(end)}"
+    if chance is not None:
+        where = "at" if at_chance else ("above" if end > chance else "below")
+        seen += f", {where} the {fmt(chance)} of a model that only knows the class shares"
+    message = seen + ": the model has learned nothing useful."
+    advice = ("Raise the learning rate (try trainwise lr-find), check that the labels match the features "
+              "and that the model's parameters reach the optimizer, and look for saturated or dead units.")
+    evidence = {"key": key, "first_loss": first, "best_loss": best, "last_loss": last, "drop": drop,
+                "chance_loss": chance}
+    return [Finding("no_progress", Severity.ERROR, message, advice, last_epoch, evidence)]
+
+
+def val_loss_below_train(history: History) -> list[Finding]:
+    """Validation loss under training loss: usually harmless, explained (info).
+
+    Rule: over the epochs with both losses, in the second half of the run at least 75 % of epochs have
+    validation loss below training loss, and at the last one it is at least 5 % below. Evidence:
+    ``epochs_below``, ``epochs_compared``, ``last_train_loss``, ``last_val_loss``.
+    """
+    both = [(r.get("epoch"), r["train_loss"], r["val_loss"]) for r in history
+            if _finite(r.get("train_loss")) and _finite(r.get("val_loss"))]
+    if len(both) < 2:
+        return []
+    half = both[len(both) // 2:]
+    below = sum(1 for _, t, v in half if v < t)
+    epoch, last_train, last_val = both[-1]
+    if below < BELOW_TRAIN_SHARE * len(half) or last_val > (1 - BELOW_TRAIN_MARGIN) * last_train:
+        return []
+    message = (f"Validation loss was below training loss in {below} of the last {len(half)} epochs "
+               f"({fmt(last_val)} vs {fmt(last_train)} at epoch {epoch}). Usually harmless: dropout and "
+               "other regularization act only in training, and training loss is averaged over an epoch "
+               "while the model improves, validation loss is measured at its end.")
+    advice = ("Nothing to fix if the model uses dropout, augmentation or weight decay; otherwise check "
+              "that validation rows are not easier than training rows or duplicated from them.")
+    evidence = {"epochs_below": below, "epochs_compared": len(half), "last_train_loss": last_train,
+                "last_val_loss": last_val}
+    return [Finding("val_loss_below_train", Severity.INFO, message, advice, epoch, evidence)]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+
+
+def unstable_loss(history: History) -> list[Finding]:
+    """Loss bouncing up and down instead of falling: warning.
+
+    Rule, for training and for validation loss (at least 6 epochs): count the epochs whose loss rose
+    at least 10 % over the previous epoch's, to a value of at least 0.01; unstable when there are at
+    least 3 such jumps and they make at least 5 % of the epoch-to-epoch steps (so a 200-epoch run needs
+    10). Calibration: healthy and smoothly overfitting real runs have 0-1 such jumps; runs with a high
+    learning rate and small batches 4-12. The series with more
+    jumps is reported. Evidence: ``key``, ``jumps`` (count), ``steps``, ``largest_jump`` (relative),
+    ``largest_jump_epoch``, ``jump_epochs``.
+    """
+    best: tuple[str, list[tuple[int, float]], int] | None = None
+    for key in ("train_loss", "val_loss"):
+        points = series(history, key)
+        if len(points) < 6:
+            continue
+        jumps = [(e, v / p - 1.0) for (_, p), (e, v) in zip(points, points[1:], strict=False)
+                 if p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS]
+        steps = len(points) - 1
+        if len(jumps) >= MIN_JUMPS and len(jumps) >= JUMP_SHARE * steps:
+            if best is None or len(jumps) > len(best[1]):
+                best = (key, jumps, steps)
+    if best is None:
+        return []
+    key, jumps, steps = best
+    epoch, largest = max(jumps, key=lambda j: j[1])
+    name = "Training" if key == "train_loss" else "Validation"
+    message = (f"{name} loss jumped up by 10 % or more in {len(jumps)} of {steps} epochs (largest: +{pct(largest)} "
+               f"at epoch {epoch}): the optimizer overshoots instead of settling, and the final weights are "
+               "partly luck.")
+    advice = ("Lower the learning rate (or decay it with a schedule), use larger batches, or clip gradients; "
+              "keep the best epoch's weights rather than the last.")
+    evidence = {"key": key, "jumps": len(jumps), "steps": steps, "largest_jump": largest,
+                "largest_jump_epoch": epoch, "jump_epochs": [e for e, _ in jumps]}
+    return [Finding("unstable_loss", Severity.WARNING, message, advice, epoch, evidence)]
+
+
+def unstable_accuracy(history: History) -> list[Finding]:
+    """Validation accuracy fluctuating wildly between epochs: warning.
+
+    Rule: after the first quarter of the run (fast early learning moves accuracy a lot, upwards),
+    validation accuracy falls by at least 5 points from one epoch to the next at least twice. At least
+    6 epochs. Evidence: ``drops`` (count), ``largest_drop``, ``largest_drop_epoch``, ``low``, ``high``
+    (range of the accuracy over the judged epochs), ``drop_epochs``.
+    """
+    points = series(history, "val_accuracy")
+    if len(points) < 6:
+        return []
+    judged = points[len(points) // 4:]
+    drops = [(e, p - v) for (_, p), (e, v) in zip(judged, judged[1:], strict=False) if p - v >= ACC_DROP]
+    if len(drops) < MIN_ACC_DROPS:
+        return []
+    epoch, largest = max(drops, key=lambda d: d[1])
+    accs = values(judged)
+    message = (f"Validation accuracy fell by 5 points or more {len(drops)} times after epoch {judged[0][0]} "
+               f"(largest: {largest:.1%} at epoch {epoch}); it swung between {min(accs):.1%} and "
+               f"{max(accs):.1%}. Which epoch you stop at decides the score more than the model does.")
+    advice = ("Lower the learning rate or use larger batches; if the validation set is small, enlarge it "
+              "so that one epoch's score means something.")
+    evidence = {"drops": len(drops), "largest_drop": largest, "largest_drop_epoch": epoch, "low": min(accs),
+                "high": max(accs), "drop_epochs": [e for e, _ in drops]}
+    return [Finding("unstable_accuracy", Severity.WARNING, message, advice, epoch, evidence)]
