@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from trainwise.report import write_report
 
@@ -113,15 +114,22 @@ def comparison_sample() -> dict:
                     "val_f1": r["val_f1"] * 0.7} for r in binary_history(onset=99)]
     sgd = binary_summary(optimizer="sgd", history=sgd_history)
     sgd["verdict"] = "warning"
-    return {"runs": {"sgd": sgd, "adam": binary_summary()},
-            "winner": {"name": "adam", "reason": "Adam reached SGD's best validation loss 3.1x sooner "
-                                                 "but began overfitting at epoch 7."}}
+    return {"runs": {"sgd": sgd, "adam": binary_summary()}, "winner": "adam",
+            "sentence": "Adam reached SGD's best validation loss 3.1x sooner but began overfitting at epoch 7.",
+            "rule": "lowest best validation loss wins",
+            "table": [{"name": "sgd", "lr": 0.01, "best_val_loss": 0.2, "best_epoch": 12, "epochs_to_target": None,
+                       "seconds_to_target": None, "stability": "smooth"},
+                      {"name": "adam", "lr": 0.001, "best_val_loss": 0.09, "best_epoch": 6, "epochs_to_target": 5,
+                       "seconds_to_target": 1.05, "stability": "smooth"}],
+            "target_val_loss": 0.0992}
 
 
 def lr_find_sample() -> dict:
     lrs = np.logspace(-6, 0, 60)
     losses = 0.7 - 0.5 / (1 + np.exp(-(np.log10(lrs) + 3.5) * 2)) + np.where(lrs > 0.1, (lrs - 0.1) * 30, 0)
-    return {"lrs": lrs.tolist(), "losses": losses.tolist(), "suggestion": 3e-3, "method": "steepest descent"}
+    noisy = losses + np.random.default_rng(0).normal(0, 0.02, len(losses))
+    return {"lrs": lrs.tolist(), "losses": noisy.tolist(), "smoothed": losses.tolist(), "suggestion": 3e-3,
+            "method": "steepest"}
 
 
 def multiclass_summary(labels: list[str]) -> dict:
@@ -186,3 +194,24 @@ def test_a_real_run_has_the_keys_the_samples_give_the_report():
     assert set(sample["data"]["leakage"]) <= set(summary["data"]["leakage"])
     assert set(sample["thresholds"]["best_f1"]) <= set(summary["thresholds"]["best_f1"])
     assert set(sample["config"]) <= set(summary["config"])
+
+
+def test_real_comparison_and_lr_find_have_the_keys_the_samples_use():
+    from trainwise.compare import compare
+    from trainwise.lrfind import lr_find
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 4, generator=g)
+    y = (X[:, 0] > 0.5).long()
+
+    def make_model() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+    real = compare(make_model, (X[:150], y[:150]), (X[150:], y[150:]), optimizers={"sgd": None, "adam": None},
+                   epochs=2, batch_size=50).summary()
+    sample = comparison_sample()
+    assert set(sample) <= set(real)
+    assert set(sample["table"][0]) <= set(real["table"][0])
+    assert isinstance(real["winner"], str) and real["winner"] in real["runs"]
+    found = lr_find(make_model(), (X, y), num_steps=15, batch_size=20).to_dict()
+    assert set(lr_find_sample()) <= set(found)

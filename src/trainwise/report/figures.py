@@ -382,15 +382,18 @@ def winner_name(comparison: dict) -> str | None:
 # --------------------------------------------------------------------------------------- LR finder
 def lr_find_figure(lr_find: dict) -> Figure | None:
     """Loss against learning rate (log scale), with the suggested LR marked."""
-    lrs, losses = lr_find.get("lrs") or [], lr_find.get("smoothed_losses") or lr_find.get("losses") or []
-    pairs = [(float(lr), float(loss)) for lr, loss in zip(lrs, losses, strict=False)
-             if isinstance(lr, (int, float)) and lr > 0 and isinstance(loss, (int, float)) and math.isfinite(loss)]
+    lrs = lr_find.get("lrs") or []
+    smoothed = _lr_pairs(lrs, lr_find.get("smoothed"))
+    raw = _lr_pairs(lrs, lr_find.get("losses"))
+    pairs = smoothed or raw
     if len(pairs) < 2:
         return None
     fig = new_figure(6.4, 3.4)
     ax = fig.add_subplot()
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
-    smoothed = "smoothed_losses" in lr_find
+    if smoothed and raw:
+        ax.plot([p[0] for p in raw], [p[1] for p in raw], color=TRAIN_COLOR, linewidth=0.8, alpha=0.35,
+                label="batch loss")
     ax.plot(xs, ys, color=TRAIN_COLOR, linewidth=1.6, label="smoothed loss" if smoothed else "loss")
     ax.set_xscale("log")
     first, low = ys[0], min(ys)
@@ -398,7 +401,9 @@ def lr_find_figure(lr_find: dict) -> Figure | None:
     ax.set_ylim(low - 0.05 * (top - low + 1e-12), top + 0.05 * (top - low + 1e-12))
     suggestion = lr_find.get("suggestion")
     if isinstance(suggestion, (int, float)) and suggestion > 0:
-        ax.axvline(suggestion, color=VAL_COLOR, linestyle="--", linewidth=1.2, label=f"suggested LR {suggestion:.2g}")
+        how = f" ({plain(lr_find['method'])})" if isinstance(lr_find.get("method"), str) else ""
+        ax.axvline(suggestion, color=VAL_COLOR, linestyle="--", linewidth=1.2,
+                   label=f"suggested LR {suggestion:.2g}{how}")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")
     ax.set_title("LR range test")
@@ -446,6 +451,13 @@ def applied_threshold(summary: dict) -> float | None:
     if isinstance(configured, (int, float)) and not isinstance(configured, bool):
         return float(configured)
     return 0.5
+
+
+def _lr_pairs(lrs: Sequence[Any], losses: Any) -> list[tuple[float, float]]:
+    if not isinstance(losses, list):
+        return []
+    return [(float(lr), float(loss)) for lr, loss in zip(lrs, losses, strict=False)
+            if isinstance(lr, (int, float)) and lr > 0 and isinstance(loss, (int, float)) and math.isfinite(loss)]
 
 
 # ------------------------------------------------------------------------------------------ output

@@ -265,27 +265,41 @@ def comparison_section(comparison: dict, svgs: dict[str, str]) -> str:
     runs = comparison.get("runs") or {}
     winner = figs.winner_name(comparison)
     body = []
-    said = [comparison.get(k) for k in ("sentence", "summary", "rule")]
+    said = [comparison.get(k) for k in ("sentence", "summary")]
+    rules = [comparison.get("rule")]
     if isinstance(comparison.get("winner"), dict):
-        said += [comparison["winner"].get(k) for k in ("sentence", "reason", "rule")]
+        said += [comparison["winner"].get(k) for k in ("sentence", "reason")]
+        rules.append(comparison["winner"].get("rule"))
     if winner is not None:
         body.append(f"<p>Winner: <b>{esc(winner)}</b>.</p>")
     body += [f"<p>{esc(text)}</p>" for text in dict.fromkeys(s for s in said if isinstance(s, str) and s)]
+    body += [f'<p class="note">Rule: {esc(text)}.</p>'
+             for text in dict.fromkeys(s for s in rules if isinstance(s, str) and s)]
     body.append(figure(svgs, "comparison", "No curves to compare."))
+    table_rows = {str(r.get("name")): r for r in comparison.get("table") or [] if isinstance(r, dict)}
     rows, marks = [], []
     for name, run in runs.items():
         run = run or {}
+        row = table_rows.get(str(name), {})
         history, metrics = run.get("history") or [], run.get("metrics") or {}
         losses = [(r["val_loss"], r.get("epoch")) for r in history
                   if isinstance(r.get("val_loss"), (int, float)) and math.isfinite(r["val_loss"])]
-        best = min(losses, key=lambda p: p[0]) if losses else (None, None)
+        best = min(losses, key=lambda p: p[0]) if losses else (row.get("best_val_loss"), row.get("best_epoch"))
+        lr = row.get("lr", ((run.get("config") or {}).get("optimizer_settings") or {}).get("lr"))
+        reached = row.get("epochs_to_target")
+        seconds = row.get("seconds_to_target")
+        to_target = "not reached" if "epochs_to_target" in row and reached is None else (
+            f"{num(reached)}" + (f" ({num(seconds, '.2g')} s)" if isinstance(seconds, (int, float)) else ""))
         codes = ", ".join(str(f.get("code")) for f in run.get("findings") or [])
-        rows.append([esc(name), esc(run.get("verdict")), f"{num(best[0])} (epoch {num(best[1])})",
-                     pct(metrics.get("accuracy")), num(metrics.get("precision"), ".3f"), num(metrics.get("recall"), ".3f"),
-                     num(metrics.get("f1"), ".3f"), esc(codes) or "–"])
+        rows.append([esc(name), esc(run.get("verdict")), num(lr, ".3g"), f"{num(best[0])} (epoch {num(best[1])})",
+                     to_target if row else "–", pct(metrics.get("accuracy")), num(metrics.get("precision"), ".3f"),
+                     num(metrics.get("recall"), ".3f"), num(metrics.get("f1"), ".3f"),
+                     esc(row.get("stability")) or "–", esc(codes) or "–"])
         marks.append("best" if str(name) == winner else "")
-    body.append(table(["run", "verdict", "best val loss", "accuracy", "precision", "recall", "F1", "findings"], rows,
-                      left=2, row_classes=marks))
+    target = comparison.get("target_val_loss")
+    reach = f"epochs to {num(target)}" if isinstance(target, (int, float)) else "epochs to target"
+    body.append(table(["run", "verdict", "LR", "best val loss", reach, "accuracy", "precision", "recall", "F1",
+                       "stability", "findings"], rows, left=2, row_classes=marks))
     return section("comparison", "Optimizer comparison", "".join(body))
 
 
