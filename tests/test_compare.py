@@ -175,6 +175,12 @@ def test_a_model_instance_is_copied_and_the_same_optimizer_twice_under_two_names
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())     # never trained itself
     assert result.runs["nesterov"].config["optimizer_settings"]["nesterov"] is True
     assert "plain" in result.sentence or "nesterov" in result.sentence
+    with pytest.raises(InputError, match="an optimizer given as a callable takes no settings"):
+        compare(model, train, val, optimizers={"mine": {"optimizer": lambda p: torch.optim.SGD(p, lr=0.1),
+                                                        "lr": 0.1}}, epochs=1)
+    custom = compare(model, train, val, optimizers={"mine": {"optimizer": lambda p: torch.optim.SGD(p, lr=0.1)},
+                                                    "adam": {}}, epochs=1, batch_size=128)
+    assert custom.runs["mine"].config["optimizer"] == "<lambda>" and custom.winner in ("mine", "adam")
 
 
 def row(name, losses, *, findings=(), verdict="good"):

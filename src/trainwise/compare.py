@@ -162,9 +162,12 @@ def plan_runs(optimizers: Mapping[str, Mapping[str, Any] | None] | None,
     for name, given in optimizers.items():
         settings = dict(given or {})
         opt = settings.pop("optimizer", name)
+        run_lrs = None if lrs is None else lrs.get(name)
         if isinstance(opt, str):
             optimizer_settings(opt, **settings)          # unknown names and settings fail here, clearly
-        run_lrs = None if lrs is None else lrs.get(name)
+        elif settings or run_lrs:
+            raise InputError(f"{name}: an optimizer given as a callable takes no settings or lrs here; "
+                             "set them inside the callable, e.g. lambda p: torch.optim.SGD(p, lr=0.1).")
         if not run_lrs:
             plan[name] = (opt, settings)
             continue
