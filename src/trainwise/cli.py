@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from trainwise.commands_optim import add_compare_arguments, add_lrfind_arguments
 from trainwise.errors import InputError
 
 log = logging.getLogger("trainwise")
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("path", help="a trainwise run folder, history.jsonl, Lightning or Keras CSV log")
     dg.add_argument("--fail-on", choices=["warning", "error"])
     _add_common(dg)
+
+    add_compare_arguments(sub.add_parser("compare", help="one run per optimizer from the same start; a winner with reasons"))
+    add_lrfind_arguments(sub.add_parser("lr-find", help="LR range test: sweep the learning rate and suggest one"))
 
     demo = sub.add_parser("demo", help="train on the built-in transactions table (no data, no network)")
     demo.add_argument("--epochs", type=_positive_int, default=15)
