@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/trainwise demo
 
 test: $(STAMP)
+	scripts/ensure-chromium >/dev/null
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -188,3 +188,30 @@ def test_demo_runs_on_the_built_in_table(capsys):
     assert code == 0, err
     assert "transactions" in out
     assert "TP" in out and "FN" in out and "Verdict" in out
+
+
+def test_fit_threshold_rule_is_applied_and_said(tmp_path, capsys):
+    """--threshold recall=0.8 picks the threshold on validation scores; the metrics are those at it."""
+    from trainwise.data import load_transactions
+    path = tmp_path / "tx.csv"
+    load_transactions().to_csv(path, index=False)
+    code, out, _ = run_cli(capsys, "fit", path, "--target", "is_fraud", "--epochs", "4", "--threshold",
+                           "recall=0.8", "--json", "--quiet")
+    summary = json.loads(out)
+    applied = summary["thresholds"]["applied"]
+    assert code == 0
+    assert applied["rule"] == "recall=0.8" and 0 < applied["threshold"] < 0.5
+    assert "optimistic" in applied["note"]
+    chosen = summary["thresholds"]["recall@0.8"]
+    assert applied["threshold"] == chosen["threshold"]
+    assert summary["metrics"]["recall"] == pytest.approx(chosen["recall"]) and chosen["recall"] >= 0.8
+    assert summary["metrics"]["tp"] == chosen["tp"] and summary["metrics"]["fp"] == chosen["fp"]
+    curve = summary["thresholds"]["curve"]
+    assert len(curve["precision"]) == len(curve["recall"]) == len(curve["thresholds"]) <= 200
+
+
+@pytest.mark.parametrize("value", ["1.5", "recall=2", "best", "f1"])
+def test_fit_bad_threshold_is_one_line(value, cancer_csv, capsys):
+    code, out, err = run_cli(capsys, "fit", cancer_csv, "--target", "diagnosis", "--threshold", value)
+    assert code == 2 and out == ""
+    assert "threshold" in err and len(err.strip().splitlines()) == 1

@@ -103,6 +103,11 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast forward and loss")
     p.add_argument("--compile", action="store_true", help="run the model through torch.compile")
     p.add_argument("--positive", help="the positive class label in a binary task")
+    p.add_argument("--threshold", help="binary: decision threshold, a number like 0.37 or a rule chosen on "
+                                       "validation: best_f1, recall=0.8, precision=0.9 (default 0.5)")
+    p.add_argument("--target-recall", type=_fraction, default=0.8,
+                   help="report the threshold reaching this recall (default 0.8)")
+    p.add_argument("--target-precision", type=_fraction, help="report the threshold reaching this precision")
     p.add_argument("--out", help="write the run folder here (checkpoints after every epoch)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps (needs --out)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -112,6 +117,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--monitor", default="val_loss", help="history key to judge epochs by (default val_loss)")
     p.add_argument("--on-nan", choices=["stop", "raise"], default="stop",
                    help="a NaN/Inf loss stops the run (default) or fails it with exit code 1")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files to OUT/tensorboard")
     p.add_argument("--fail-on", choices=["warning", "error"], help="exit 1 when a finding is this severe")
     _add_common(p)
 
@@ -141,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_compare_arguments(sub.add_parser("compare", help="one run per optimizer from the same start; a winner with reasons"))
     add_lrfind_arguments(sub.add_parser("lr-find", help="LR range test: sweep the learning rate and suggest one"))
+
+    rp = sub.add_parser("report", help="rebuild report.html from a run folder")
+    rp.add_argument("run_dir", help="a run folder written with --out")
+    rp.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
     demo = sub.add_parser("demo", help="train on the built-in transactions table (no data, no network)")
     demo.add_argument("--epochs", type=_positive_int, default=15)

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 
 from trainwise import distributed
-from trainwise.callbacks import Callback, EpochLines
+from trainwise.callbacks import Callback
 from trainwise.cli import TrainingFailed, emit, exit_code, out_dir
 from trainwise.commands_optim import run_compare as compare  # noqa: F401 - the `compare` subcommand
 from trainwise.commands_optim import run_lr_find as lr_find  # noqa: F401 - the `lr-find` subcommand
@@ -28,9 +28,10 @@ from trainwise.data import (
 from trainwise.diagnostics import diagnose as run_detectors
 from trainwise.diagnostics import diagnose_path, verdict
 from trainwise.errors import InputError
+from trainwise.io import read_json
 from trainwise.loop import TrainingDiverged
 from trainwise.metrics import MetricAccumulator
-from trainwise.report.terminal import print_summary
+from trainwise.report import RichProgress, TensorBoardLogger, print_summary, write_report
 from trainwise.runfolder import write_run
 from trainwise.tabular import fit_table
 
@@ -40,8 +41,17 @@ def _console(args: Namespace) -> Console:
     return Console(file=sys.stderr if args.json else sys.stdout, highlight=False)
 
 
-def _progress(args: Namespace) -> list[Callback]:
-    return [] if args.quiet else [EpochLines(sys.stderr)]
+def _progress(args: Namespace, label: str = "") -> list[Callback]:
+    """A live bar on a terminal, one line per epoch elsewhere; nothing with --quiet."""
+    return [] if args.quiet else [RichProgress(console=Console(file=sys.stderr), label=label)]
+
+
+def _tensorboard(args: Namespace, folder: Any) -> TensorBoardLogger | None:
+    if not getattr(args, "tensorboard", False):
+        return None
+    if folder is None:
+        raise InputError("--tensorboard needs --out: the event files go to OUT/tensorboard.")
+    return TensorBoardLogger(folder / "tensorboard")
 
 
 def _config(args: Namespace) -> TrainConfig:
@@ -54,7 +64,8 @@ def _config(args: Namespace) -> TrainConfig:
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip,
         class_weights=args.class_weights, early_stopping=args.early_stopping, min_delta=args.min_delta,
         monitor=args.monitor, on_nan=args.on_nan, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
-        precision=args.precision, compile=args.compile,
+        precision=args.precision, compile=args.compile, threshold=args.threshold,
+        target_recall=args.target_recall, target_precision=args.target_precision,
     )
 
 
@@ -74,12 +85,16 @@ def fit(args: Namespace) -> int:
     folder = out_dir(args.out) if world.is_main else None
     data = prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
                            positive=args.positive, source=args.data)
+    tensorboard = _tensorboard(args, folder)
+    callbacks = _progress(args) + ([tensorboard] if tensorboard is not None else [])
     try:
-        run = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=_progress(args),
+        run = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=callbacks,
                         resume=args.resume)
     except TrainingDiverged as exc:
         raise TrainingFailed(str(exc)) from exc
     summary = run.summary()
+    if tensorboard is not None and world.is_main:
+        tensorboard.log_summary(summary)
     if not world.is_main:
         return exit_code(summary["findings"], args.fail_on)
     if folder is not None:
@@ -91,8 +106,23 @@ def fit(args: Namespace) -> int:
     else:
         print_summary(summary, _console(args))
         if folder is not None:
-            _console(args).print(f"Run folder: {folder}")
+            _console(args).print(f"Run folder: {folder} (open {folder / 'report.html'} in a browser)")
     return exit_code(summary["findings"], args.fail_on)
+
+
+def report(args: Namespace) -> int:
+    """Rebuild report.html (and the PNG figures) from a run folder's summary.json."""
+    from pathlib import Path
+    folder = Path(args.run_dir)
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        raise InputError(f"{folder}: no summary.json here; pass a run folder written by `trainwise fit --out`.")
+    summary = read_json(summary_path)
+    comparison_path = folder / "comparison.json"
+    comparison = read_json(comparison_path) if comparison_path.is_file() else None
+    path = write_report(folder, summary, comparison=comparison)
+    print(path)
+    return 0
 
 
 def demo(args: Namespace) -> int:

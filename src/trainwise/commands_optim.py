@@ -23,6 +23,7 @@ from trainwise.errors import InputError
 from trainwise.io import write_json
 from trainwise.lrfind import METHODS, LRFindResult, lr_find
 from trainwise.models import mlp
+from trainwise.report import write_report
 from trainwise.runfolder import write_run
 
 
@@ -72,6 +73,9 @@ def run_compare(args: Namespace) -> int:
                                                     "hidden": list(args.hidden), "dropout": args.dropout,
                                                     "preprocessor": data.preprocessor.to_dict()})
         write_json(folder / "comparison.json", summary)
+        if summary["winner"]:                          # one report for the whole comparison, led by the winner
+            write_report(folder, summary["runs"][summary["winner"]], comparison=summary,
+                         title=f"Optimizer comparison: {', '.join(names)}")
     if args.json:
         emit(args, summary)
     else:

@@ -29,7 +29,9 @@ class TrainConfig:
     grad_clip: float | None = None           # max global gradient norm; None: no clipping
     class_weights: str | Sequence[float] | None = None   # None, "balanced" or one weight per class
     no_decay_on_bias_and_norm: bool = False
-    threshold: float | None = None           # binary: decision threshold on the positive score (default 0.5)
+    threshold: float | str | None = None     # binary: 0.37, or chosen on validation: best_f1, recall=0.8, precision=0.9
+    target_recall: float | None = 0.8        # binary: report the threshold that reaches this recall
+    target_precision: float | None = None    # binary: ... and the one that reaches this precision
     early_stopping: int | None = None        # patience in epochs; None: train all epochs
     min_delta: float = 0.0                   # the least change of `monitor` that counts as better
     monitor: str = "val_loss"                # a history key; losses are minimized, other metrics maximized
@@ -63,8 +65,12 @@ class TrainConfig:
         if isinstance(self.class_weights, str) and self.class_weights != "balanced":
             raise InputError(f"Expected `class_weights` to be 'balanced' or a list of numbers, "
                              f"but got {self.class_weights!r}.")
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise InputError(f"Expected `threshold` to be between 0 and 1, but got {self.threshold!r}.")
+        if self.threshold is not None:
+            self.threshold = parse_threshold(self.threshold)
+        for name in ("target_recall", "target_precision"):
+            goal = getattr(self, name)
+            if goal is not None and not (isinstance(goal, (int, float)) and 0 < goal <= 1):
+                raise InputError(f"Expected `{name}` to be in (0, 1], but got {goal!r}.")
         if self.early_stopping is not None:
             _positive_int("early_stopping", self.early_stopping)
         if not (isinstance(self.min_delta, (int, float)) and self.min_delta >= 0):
@@ -106,6 +112,35 @@ class TrainConfig:
         if out["class_weights"] is not None and not isinstance(out["class_weights"], str):
             out["class_weights"] = [float(w) for w in out["class_weights"]]
         return out
+
+
+def parse_threshold(value: float | str) -> float | str:
+    """A decision threshold: a number in (0, 1), or a rule applied on the validation set —
+    ``best_f1`` (or ``best_f2``...), ``recall=0.8``, ``precision=0.9``."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None:
+        if not 0.0 < number < 1.0:
+            raise InputError(f"Expected `threshold` to be between 0 and 1, but got {value!r}.")
+        return number
+    kind, _, goal = text.partition("=")
+    if text.startswith("best_f") and not goal:
+        try:
+            if float(text[6:]) > 0:
+                return text
+        except ValueError:
+            pass
+    elif kind in ("recall", "precision"):
+        try:
+            if 0 < float(goal) <= 1:
+                return f"{kind}={float(goal):g}"
+        except ValueError:
+            pass
+    raise InputError(f"Expected `threshold` to be a number in (0, 1), best_f1, recall=R or precision=P, "
+                     f"but got {value!r}.")
 
 
 def _positive_int(name: str, value: object) -> None:

@@ -11,6 +11,15 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def jsonable(value: Any) -> Any:
     """A copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts: NaN and Inf become None,
     tensors and NumPy scalars become Python numbers, tuples become lists."""
@@ -41,6 +50,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)         # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -51,3 +61,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
 
 def write_json(path: str | os.PathLike, value: Any) -> Path:
     return atomic_write(path, lambda fh: fh.write(dumps(value, indent=2) + "\n"))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file, or an InputError naming it when it is not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        from trainwise.errors import InputError
+        raise InputError(f"{path}: cannot read it as JSON ({exc}).") from None

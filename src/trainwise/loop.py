@@ -83,6 +83,7 @@ class Run:
     model: nn.Module = field(repr=False)
     stop_reason: str | None = None
     restored_epoch: int | None = None    # the epoch whose weights the model ends with, when not the last
+    environment: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The `--json` object of the CLI contract."""
@@ -95,6 +96,7 @@ class Run:
             "thresholds": self.thresholds,
             "stop_reason": self.stop_reason,
             "restored_epoch": self.restored_epoch,
+            "environment": self.environment,
             "data": self.data,
             "config": self.config,
         }
@@ -265,7 +267,17 @@ class Trainer:
                 val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
         if writer is not None:
             save_weights(writer / FINAL_WEIGHTS, model)
-        run = self._finish(model, state, task, val_metrics, val_acc, train_batches, val_batches, data_info)
+        thresholds = None
+        if val_metrics is not None and task.binary:
+            thresholds = self._thresholds(val_acc)
+            if isinstance(cfg.threshold, str):     # a rule: choose on validation, then measure there
+                thresholds["applied"] = applied = _apply_rule(cfg.threshold, thresholds, val_acc)
+                if applied["threshold"] is not None:
+                    task.threshold = applied["threshold"]
+                    val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
+            elif cfg.threshold is not None:
+                thresholds["applied"] = {"rule": f"{cfg.threshold:g}", "threshold": cfg.threshold}
+        run = self._finish(model, state, task, val_metrics, thresholds, train_batches, val_batches, data_info)
         run.best_epoch, run.restored_epoch = best.epoch, restored
         return run
 
@@ -314,12 +326,16 @@ class Trainer:
         partial = payload["partial"]
         return (payload["epoch"], partial) if partial is not None else (payload["epoch"] + 1, None)
 
+    def _thresholds(self, acc: MetricAccumulator) -> dict:
+        """Best-F1 and target-recall/precision thresholds on the validation scores, and the PR curve."""
+        cfg = self.config
+        thresholds = acc.thresholds(target_recall=cfg.target_recall, target_precision=cfg.target_precision)
+        thresholds["curve"] = acc.pr_curve()
+        return thresholds
+
     def _finish(self, model: nn.Module, state: TrainState, task: Task, val_metrics: dict | None,
-                val_acc: MetricAccumulator, train_batches: Any, val_batches: Any, data_info: dict | None) -> Run:
+                thresholds: dict | None, train_batches: Any, val_batches: Any, data_info: dict | None) -> Run:
         history = state.history
-        thresholds = None
-        if val_metrics is not None and task.binary:
-            thresholds = val_acc.thresholds()
         data = {"labels": task.labels, "num_classes": task.num_classes, "positive": task.positive,
                 "n_train": _total(train_batches), "n_val": _total(val_batches) if val_batches is not None else 0}
         counts = _class_counts(task.num_classes, train_batches, val_batches)
@@ -330,7 +346,8 @@ class Trainer:
         findings = diagnose(history, metrics=val_metrics, data=data)
         return Run(history=history, metrics=val_metrics, findings=findings, verdict=verdict(findings),
                    best_epoch=None, thresholds=thresholds, config=self.config.to_dict(), data=data,
-                   model=model, stop_reason=state.stop_reason)
+                   model=model, stop_reason=state.stop_reason, environment=environment(next(iter(
+                       model.parameters()), torch.empty(0)).device))
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, model: nn.Module, data: Any) -> dict:
@@ -396,7 +413,8 @@ class Trainer:
                 raise InputError(f"positive class index must be 0 or 1, but got {positive!r}.")
         elif self.config.threshold is not None:
             raise InputError("a decision threshold applies to binary tasks only.")
-        return Task(num_classes, single, labels, positive, self.config.threshold)
+        fixed = self.config.threshold if isinstance(self.config.threshold, float) else None  # rules wait for the end
+        return Task(num_classes, single, labels, positive, fixed)
 
     def _loss(self, task: Task, train: Any, device: torch.device):
         """Per-sample losses: cross-entropy over C logits, or BCE with logits for one logit."""
@@ -456,6 +474,36 @@ class Trainer:
             return out.argmax(dim=1), scores
         is_positive = scores >= threshold
         return torch.where(is_positive, task.positive, 1 - task.positive), scores
+
+
+def _apply_rule(rule: str, thresholds: dict, acc: MetricAccumulator) -> dict:
+    """Resolve ``best_f1`` / ``recall=0.8`` / ``precision=0.9`` to a threshold on the validation scores."""
+    kind, _, goal = rule.partition("=")
+    if kind == "recall":
+        choice = acc.thresholds(target_recall=float(goal))[f"recall@{float(goal):g}"]
+    elif kind == "precision":
+        choice = acc.thresholds(target_precision=float(goal))[f"precision@{float(goal):g}"]
+    else:
+        beta = float(rule[6:])
+        choice = thresholds.get(rule) or acc.thresholds(beta=beta)[f"best_f{beta:g}"]
+    if choice is None:
+        return {"rule": rule, "threshold": None,
+                "note": f"no threshold reaches {rule} on the validation set; the default 0.5 was kept"}
+    return {"rule": rule, "threshold": choice["threshold"],
+            "note": "chosen on the validation set, so its metrics there are optimistic: confirm on held-out data"}
+
+
+def environment(device: torch.device) -> dict:
+    """Versions and device, so a run can be repeated."""
+    import platform
+
+    from trainwise import __version__
+    env = {"python": platform.python_version(), "torch": torch.__version__, "trainwise": __version__,
+           "platform": platform.platform(), "device": str(device),
+           "world_size": distributed.current().size}
+    if device.type == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(device)
+    return env
 
 
 def _autocast(device: torch.device, precision: str) -> Any:

@@ -204,6 +204,20 @@ class MetricAccumulator:
             result[f"precision@{goal:g}"] = entry(lambda h, goal=goal: h.threshold_for_precision(goal))
         return result
 
+    def pr_curve(self, max_points: int = 200, *, positive: int | None = None) -> dict[str, list[float]] | None:
+        """The binned precision/recall curve, thinned to at most ``max_points`` points for plots and
+        reports (every point kept is exact for its threshold); None without scores."""
+        if not self.binary_scores:
+            return None
+        state = self._state.cpu()
+        histogram = self._histogram(state, int(self._checked_cm(state).sum()), self._check_positive(positive))
+        if histogram is None:
+            return None
+        precision, recall, thresholds = histogram.precision_recall_curve()
+        keep = torch.linspace(0, len(thresholds) - 1, min(max_points, len(thresholds))).round().long().unique()
+        return {"precision": precision[keep].tolist(), "recall": recall[keep].tolist(),
+                "thresholds": thresholds[keep].tolist()}
+
     # ------------------------------------------------------------------ helpers
     def _make_views(self) -> None:
         c2 = self.num_classes**2
