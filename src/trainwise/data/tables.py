@@ -4,20 +4,24 @@ Every way a file can be unreadable ends in one :class:`~trainwise.errors.InputEr
 message names the file and says what to do; never a traceback from pandas or pyarrow.
 
 Speed. CSV files are parsed with pandas' pyarrow engine, falling back to pandas' C engine when pyarrow
-refuses a file (ragged rows, odd quoting); the C engine's error names the offending line, so a file that
-neither can read gets the more useful message. Measured on the 2-core development machine, best of 3,
-a 1,000,000-row x 20-column table (16 float, 2 int, 2 string columns; 135 MB as CSV, 40 MB as Parquet):
+refuses a file (ragged rows, odd quoting) or keeps non-UTF-8 text as raw bytes; the C engine's error
+names the offending line, so a file that neither can read gets the more useful message. Measured on
+the 2-core development machine with ``time.perf_counter``, best of 3 to 5 runs, a 1,000,000-row x
+20-column table (16 float, 2 int, 2 string columns; 135 MB as CSV, 61 MB gzipped, 40 MB as Parquet):
 
-=====================  ==========  =========
-file                   pyarrow     C engine
-=====================  ==========  =========
-``.csv``               0.59 s      0.57 s
-``.csv.gz``            1.09 s      1.55 s
-``.parquet``           0.09 s      n/a
-=====================  ==========  =========
+==============  =====================  =====================  ==============================
+file            pyarrow engine (idle)  C engine (idle)        both, machine busy (load 4-8)
+==============  =====================  =====================  ==============================
+``.csv``        0.59 s                 0.57 s                 pyarrow 1.9-3.2 s, C 1.7-1.8 s
+``.csv.gz``     1.09 s                 1.55 s                 pyarrow 4.8-5.2 s, C 3.4-4.2 s
+``.parquet``    0.09 s                 n/a                    0.38 s
+==============  =====================  =====================  ==============================
 
-pyarrow parses in parallel, so its lead grows with cores; on two cores it only pays off for gzip.
-Parquet is 6x faster than either: suggest it for large tables.
+pyarrow parses with several threads: on an idle 2-core machine it ties the C engine on plain CSV and
+wins on gzip; it loses when other processes hold the cores; with more idle cores it should pull ahead
+(not measured here: this machine has two). pyarrow stays first for the common case, a laptop with idle
+cores. Parquet is 6x faster than any CSV
+path: suggest it for large tables.
 """
 
 from __future__ import annotations
