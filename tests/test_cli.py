@@ -183,11 +183,15 @@ def test_the_real_command_keeps_stdout_pure_json(cancer_csv):
     assert bad.stderr.count("\n") == 1 and "nowhere.csv" in bad.stderr
 
 
-def test_demo_runs_on_the_built_in_table(capsys):
-    code, out, err = run_cli(capsys, "demo", "--epochs", "3")
+def test_demo_runs_on_the_built_in_table(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "demo", "--epochs", "3", "--out", tmp_path / "demo")
     assert code == 0, err
     assert "transactions" in out
     assert "TP" in out and "FN" in out and "Verdict" in out
+    assert "sgd" in out and "adam" in out and "Winner" in out        # SGD and Adam side by side
+    assert "Lowering the threshold to" in out                        # the threshold that catches frauds
+    assert (tmp_path / "demo" / "report.html").is_file()
+    assert (tmp_path / "demo" / "sgd" / "history.jsonl").is_file()
 
 
 def test_fit_threshold_rule_is_applied_and_said(tmp_path, capsys):

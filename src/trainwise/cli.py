@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="train on the built-in transactions table (no data, no network)")
     demo.add_argument("--epochs", type=_positive_int, default=15)
-    demo.add_argument("--out", help="write the run folder here")
+    demo.add_argument("--out", default="runs/demo", help="write the run folders and report here (default runs/demo)")
     _add_common(demo)
     return parser
 

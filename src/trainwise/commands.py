@@ -19,6 +19,7 @@ from trainwise.commands_optim import run_lr_find as lr_find  # noqa: F401 - the 
 from trainwise.config import TrainConfig
 from trainwise.data import (
     TRANSACTIONS_TARGET,
+    TabularData,
     encode_labels,
     load_transactions,
     positive_index,
@@ -73,18 +74,11 @@ def fit(args: Namespace) -> int:
     world = distributed.setup()               # under torchrun: join the group; rank 0 alone prints and writes
     if not world.is_main:
         args.quiet, args.json = True, False
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, but got {args.seed}.")
-    if not 0 <= args.dropout < 1:
-        raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
     if args.resume and not args.out:
         raise InputError("--resume needs --out, the run folder to continue.")
     config = _config(args)
-    table = read_table(args.data)
-    val_table = read_table(args.val) if args.val else None
     folder = out_dir(args.out) if world.is_main else None
-    data = prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
-                           positive=args.positive, source=args.data)
+    data = prepare_data(args)
     tensorboard = _tensorboard(args, folder)
     callbacks = _progress(args) + ([tensorboard] if tensorboard is not None else [])
     try:
@@ -125,25 +119,70 @@ def report(args: Namespace) -> int:
     return 0
 
 
+def prepare_data(args: Namespace) -> TabularData:
+    """Read the table(s) and split them (preprocessing fitted on training rows only): `fit`, `compare`
+    and `lr-find` share this."""
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, but got {args.seed}.")
+    if not 0 <= args.dropout < 1:
+        raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
+    table = read_table(args.data)
+    val_table = read_table(args.val) if args.val else None
+    return prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
+                           positive=args.positive, source=args.data, val_source=args.val or "validation table")
+
+
 def demo(args: Namespace) -> int:
-    """The built-in transactions table (about 2% fraud), trained with Adam at the default threshold."""
+    """The mission's story on the built-in transactions table (about 2% fraud): SGD and Adam from the same
+    start, the curves and findings, why 98% accuracy is not good, and the threshold that catches most frauds."""
+    from trainwise.commands_optim import print_comparison
+    from trainwise.compare import compare as compare_optimizers
+    from trainwise.models import mlp
+
     data = prepare_tabular(load_transactions(), TRANSACTIONS_TARGET, seed=0, source="transactions (built-in)")
     folder = out_dir(args.out)
-    config = TrainConfig(optimizer="adam", epochs=args.epochs, batch_size=256, seed=0)
     console = _console(args)
-    if not args.json:
-        counts = data.class_counts
-        console.print(f"Built-in transactions table: {sum(counts)} rows, {counts[data.positive]} frauds "
-                      f"({counts[data.positive] / sum(counts):.1%}). Training an MLP with Adam for {args.epochs} epochs.")
-    run = fit_table(data, config, callbacks=_progress(args))
-    summary = run.summary()
+    counts = data.class_counts
+    console.print(f"Built-in transactions table: {sum(counts)} rows, {counts[data.positive]} frauds "
+                  f"({counts[data.positive] / sum(counts):.1%}). Training the same MLP with SGD and with Adam "
+                  f"for {args.epochs} epochs, from the same initial weights.")
+    result = compare_optimizers(lambda: mlp(data.X_train.shape[1], len(data.labels)),
+                                (data.X_train, data.y_train), (data.X_val, data.y_val),
+                                optimizers={"sgd": {}, "adam": {}}, epochs=args.epochs, batch_size=256,
+                                labels=data.labels, positive=data.positive, data_info=data.describe(),
+                                callbacks=_progress(args))
+    comparison = result.summary()
+    winner = result.winner or "adam"
+    summary = comparison["runs"][winner]
     if folder is not None:
-        write_run(folder, run, settings={"data": "transactions (built-in)", "target": TRANSACTIONS_TARGET})
+        for name, run in result.runs.items():
+            write_run(folder / name, run, settings={"data": "transactions (built-in)", "target": TRANSACTIONS_TARGET})
+        write_report(folder, summary, comparison=comparison, title="trainwise demo: SGD vs Adam on transactions")
     if args.json:
-        emit(args, summary)
-    else:
-        print_summary(summary, console)
+        emit(args, comparison)
+        return 0
+    print_comparison(result, console)
+    print_summary(summary, console, title=f"The {winner} run, judged")
+    console.print(threshold_story(summary))
+    if folder is not None:
+        console.print(f"Report: {folder / 'report.html'} (open it in a browser)")
     return 0
+
+
+def threshold_story(summary: dict) -> str:
+    """What moving the decision threshold buys, in numbers from the validation scores."""
+    metrics, thresholds = summary["metrics"], summary.get("thresholds") or {}
+    at_recall = next((v for k, v in thresholds.items() if k.startswith("recall@") and v), None)
+    best = thresholds.get("best_f1")
+    lines = [f"At the default threshold 0.5 the model finds {metrics['recall']:.0%} of class "
+             f"{metrics['positive_label']} at {metrics['precision']:.0%} precision."]
+    if at_recall:
+        lines.append(f"Lowering the threshold to {at_recall['threshold']:.3g} finds {at_recall['recall']:.0%} of them "
+                     f"at {at_recall['precision']:.0%} precision ({at_recall['fp']} false alarms).")
+    if best:
+        lines.append(f"The best F1 ({best['f1']:.2f}) is at threshold {best['threshold']:.3g}. Choose with "
+                     "`trainwise fit ... --threshold recall=0.8` (or best_f1), and confirm on held-out data.")
+    return " ".join(lines)
 
 
 def evaluate(args: Namespace) -> int:

@@ -18,8 +18,7 @@ from rich.text import Text
 from trainwise.callbacks import Callback, TrainState
 from trainwise.compare import Comparison, compare, display_name, parse_lrs, parse_optimizers, plan_runs
 from trainwise.config import TrainConfig, resolve_device
-from trainwise.data import TabularData, prepare_tabular, read_table
-from trainwise.errors import InputError
+from trainwise.data import TabularData
 from trainwise.io import write_json
 from trainwise.lrfind import METHODS, LRFindResult, lr_find
 from trainwise.models import mlp
@@ -245,13 +244,6 @@ def _shared_settings(args: Namespace, **more: object) -> dict:
 
 
 def _prepare(args: Namespace) -> TabularData:
-    """Read the table(s) and split them as `fit` does (preprocessing fitted on training rows only)."""
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, but got {args.seed}.")
-    if not 0 <= args.dropout < 1:
-        raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
-    table = read_table(args.data)
-    val_table = read_table(args.val) if args.val else None
-    return prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,
-                           positive=args.positive, source=args.data)
+    from trainwise.commands import prepare_data
+    return prepare_data(args)
 

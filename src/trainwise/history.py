@@ -104,7 +104,7 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
         )
     epoch_col = next((c for c, k in mapping.items() if k == "epoch"), None)
     step_col = next((c for c in columns if _normalize(c) in _STEP_COLUMNS), None)
-    records = _to_records(rows, mapping, epoch_col, step_col)
+    records, averaged = _to_records(rows, mapping, epoch_col, step_col)
     if not records:
         raise InputError(f"{file}: no row holds a value in the mapped columns ({', '.join(mapping)})")
 
@@ -114,9 +114,9 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
     else:
         start = records[0]["epoch"]
         epoch_note = f"column {epoch_col!r}, numbered as in the file (first epoch {start})"
-    step_level = sorted(c for c, k in mapping.items() if _level(c) == _LEVEL_STEP)
-    if step_level and step_col is not None:
-        notes.append(f"per-step values averaged over each epoch: {', '.join(step_level)}")
+    if averaged:
+        cols = sorted(c for c, k in mapping.items() if k in averaged)
+        notes.append(f"several values per epoch averaged: {', '.join(cols)}")
     info = {
         "path": str(file),
         "format": fmt,
@@ -276,6 +276,7 @@ def _to_records(rows: list[dict[str, Any]], mapping: dict[str, str], epoch_col: 
     keys = [k for k in RECORD_KEYS if k in mapping.values() and k != "epoch"]
     keys += sorted(set(mapping.values()) - set(RECORD_KEYS))
     records = []
+    averaged: set[str] = set()
     for epoch in sorted(grouped):
         values = grouped[epoch]
         if not values:
@@ -283,8 +284,9 @@ def _to_records(rows: list[dict[str, Any]], mapping: dict[str, str], epoch_col: 
         record: Record = {"epoch": epoch}
         for key in keys:
             record[key] = _combine(values.get(key, []))
+        averaged.update(k for k, v in values.items() if len(v) > 1)
         records.append(record)
-    return records
+    return records, averaged
 
 
 def _row_epochs(rows: list[dict[str, Any]], epoch_col: str | None, step_col: str | None) -> list[int | None]:
@@ -342,9 +344,13 @@ def _detect_format(file: Path, columns: list[str], mapping: dict[str, str], rows
         seen = [r.get(epoch_col) for r in rows if r.get(epoch_col) is not None]
         if len(seen) > len(set(seen)) or any(_level(c) != _LEVEL_PLAIN for c in mapping):
             return "lightning"
-    if epoch_col and "loss" in names and not step_col:
+    if epoch_col and "loss" in names and not step_col and not _is_jsonl(file):
         return "keras"
-    return "jsonl" if file.suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    return "jsonl" if _is_jsonl(file) else "csv"
+
+
+def _is_jsonl(file: Path) -> bool:
+    return file.suffix in (".jsonl", ".ndjson", ".json") or file.name.endswith((".jsonl.gz", ".json.gz"))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -78,4 +78,9 @@ def pct(x: float) -> str:
     p = 100 * x
     if abs(p) >= 1e4:
         return f"{p:.1e}%"
+    if 99.5 <= abs(p) < 100:  # "fell 99.97%", not "fell 100%"
+        digits = 1
+        while f"{abs(p):.{digits}f}".startswith("100") and digits < 6:
+            digits += 1
+        return f"{p:.{digits}f}%"
     return f"{p:.0f}%" if abs(p) >= 10 else f"{p:.1f}%"
