@@ -112,15 +112,22 @@ def test_not_converged_negatives(records):
 
 
 def test_lr_too_high_on_nan():
-    [f] = curves.lr_too_high(hist([0.7, 5.0, 300.0, math.nan, math.nan]))
-    assert f.severity is Severity.ERROR and f.epoch == 4
-    assert f.evidence["rule"] == "nonfinite" and f.evidence["peak_loss"] == 300.0
-    assert "nan at epoch 4" in f.message
+    [f] = curves.lr_too_high(hist([0.7, 0.6, 5.0, 300.0, math.nan, math.nan]))
+    assert f.severity is Severity.ERROR and f.epoch == 4  # 0.6 -> 5.0 is not yet 10x; 300 is
+    assert f.evidence["rule"] == "nonfinite" and f.evidence["nonfinite_epoch"] == 5
+    assert f.evidence["peak_loss"] == 300.0 and math.isnan(f.evidence["last_loss"])
+    assert "grew from 0.6 at epoch 2 to 300 at epoch 4; then training loss became nan at epoch 5" in f.message
+
+
+def test_lr_too_high_on_nan_from_the_first_epoch():
+    [f] = curves.lr_too_high(hist([math.nan] * 4))
+    assert f.epoch == 1 and f.message.startswith("Training loss became nan at epoch 1")
 
 
 def test_lr_too_high_on_nan_in_validation_loss_only():
     [f] = curves.lr_too_high(hist([0.7, 0.6, 0.5], [0.7, math.inf, 0.5]))
-    assert f.evidence["key"] == "val_loss" and f.epoch == 2
+    assert f.evidence["nonfinite_epoch"] == 2 and f.epoch == 2
+    assert "validation loss became inf at epoch 2" in f.message.lower()
 
 
 def test_lr_too_high_when_loss_grows_tenfold():
@@ -132,7 +139,7 @@ def test_lr_too_high_when_loss_grows_tenfold():
 def test_lr_too_high_when_loss_is_far_above_any_cross_entropy():
     # Adam with lr=10: accuracy fine, loss in the thousands from the first epoch on
     [f] = curves.lr_too_high(hist([8641.0, 16164.0, 15442.0, 5728.0, 3653.0]))
-    assert f.evidence["rule"] == "level" and f.epoch == 2
+    assert f.evidence["rule"] == "level" and f.epoch == 1 and f.evidence["peak_epoch"] == 2
 
 
 def test_lr_too_high_level_uses_chance_when_known():
