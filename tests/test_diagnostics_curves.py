@@ -51,11 +51,25 @@ def test_overfitting_names_best_epoch_rise_and_onset():
     assert "epoch-4 weights" in f.advice
 
 
-def test_overfitting_is_an_error_when_val_loss_rises_by_half():
+def test_overfitting_is_an_error_when_val_loss_doubles():
     train = geometric(1.0, 0.7, 12)
-    val = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85]
+    val = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9]
     [f] = curves.overfitting(hist(train, val))
     assert f.severity is Severity.ERROR and f.evidence["best_epoch"] == 3
+    val[-3:] = [0.7, 0.72, 0.74]  # +80 %: a warning
+    assert curves.overfitting(hist(train, val))[0].severity is Severity.WARNING
+
+
+def test_overfitting_is_an_error_when_accuracy_falls_too():
+    train = geometric(1.0, 0.7, 10)
+    val = [1.0, 0.6, 0.4, 0.42, 0.44, 0.46, 0.48, 0.5, 0.52, 0.54]
+    steady = [0.6, 0.8, 0.85, 0.85, 0.86, 0.85, 0.85, 0.86, 0.85, 0.85]
+    falling = [0.6, 0.8, 0.85, 0.84, 0.83, 0.83, 0.82, 0.81, 0.81, 0.80]
+    [f] = curves.overfitting(hist(train, val, steady))
+    assert f.severity is Severity.WARNING and "accuracy held at 85.3%" in f.message
+    [g] = curves.overfitting(hist(train, val, falling))
+    assert g.severity is Severity.ERROR and g.evidence["best_val_accuracy"] == 0.85
+    assert "validation accuracy fell from its best 85.0% to 80.7%" in g.message
 
 
 def test_overfitting_uses_the_files_epoch_numbers():

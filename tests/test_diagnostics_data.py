@@ -9,7 +9,8 @@ from trainwise.diagnostics.findings import Severity
 
 
 def test_leakage_is_an_error_when_the_share_is_material():
-    facts = {"n_train": 800, "n_val": 200, "leakage": {"count": 12, "share": 0.06, "examples": [3, 17, 40, 41, 90, 120]}}
+    facts = {"n_train": 800, "n_val": 200,
+             "leakage": {"count": 12, "share": 0.06, "examples": [3, 17, 40, 41, 90, 120]}}
     [f] = data_leakage(facts)
     assert f.severity is Severity.ERROR and f.code == "data_leakage"
     assert f.evidence["count"] == 12 and f.evidence["share"] == 0.06
@@ -27,6 +28,7 @@ def test_leakage_share_is_computed_when_missing():
     assert f.evidence["share"] == pytest.approx(0.1) and f.evidence["examples"] == []
 
 
-@pytest.mark.parametrize("facts", [{}, {"leakage": None}, {"leakage": {"count": 0, "share": 0.0, "examples": []}}])
+@pytest.mark.parametrize("facts", [{}, {"leakage": None},
+                                   {"leakage": {"count": 0, "share": 0.0, "examples": []}}])
 def test_no_leakage_no_finding(facts):
     assert data_leakage(facts) == []

@@ -24,7 +24,6 @@ EXPECTED = {
     "healthy_digits_dropout": ({"not_converged"}, "good"),
     "healthy_synthetic": (set(), "good"),
     "overfit_digits": ({"overfitting"}, "warning"),
-    "overfit_breast_cancer": ({"overfitting"}, "bad"),
     "diverge_adam_lr10": ({"lr_too_high"}, "bad"),
     "diverge_sgd_unscaled": ({"lr_too_high"}, "bad"),
     "diverge_sgd_momentum_bs4": ({"lr_too_high"}, "bad"),
@@ -35,10 +34,14 @@ EXPECTED = {
 }
 # where the two tools' runs differ (different initialization and shuffling), per file
 EXPECTED_BY_FILE = {
+    # validation loss +129 % (error: more than doubled) and +65 % (warning); accuracy held in both
+    "lightning/overfit_breast_cancer.csv": ({"overfitting"}, "bad"),
+    "keras/overfit_breast_cancer.csv": ({"overfitting"}, "warning"),
     "keras/healthy_wine_sgd.csv": ({"val_loss_below_train"}, "good"),
     "lightning/healthy_wine_sgd.csv": (set(), "good"),
 }
-CASES = sorted([(f"{tool}/{name}.csv", *want) for name, want in EXPECTED.items() for tool in ("lightning", "keras")]
+CASES = sorted([(f"{tool}/{name}.csv", *want) for name, want in EXPECTED.items()
+                for tool in ("lightning", "keras")]
                + [(name, *want) for name, want in EXPECTED_BY_FILE.items()])
 
 
@@ -61,11 +64,20 @@ def test_real_log_gets_its_findings(name, codes, expected_verdict):
 def test_overfitting_evidence_on_real_curves(tool):
     [f] = diagnose_path(LOGS / tool / "overfit_breast_cancer.csv")[0]
     ev = f.evidence
-    assert f.severity is Severity.ERROR and ev["rise"] >= 0.5
+    assert ev["rise"] >= 0.5 and ev["last_val_accuracy"] == pytest.approx(ev["best_val_accuracy"])
+    assert "accuracy held" in f.message
     assert 5 <= ev["best_epoch"] <= 15  # file numbering (from 0): the minimum comes early
     assert ev["last_val_loss"] > ev["best_val_loss"] and ev["train_loss_change"] < -0.99
     assert ev["onset_epoch"] > ev["best_epoch"] and f.epoch == ev["onset_epoch"]
     assert f"epoch-{ev['best_epoch']} weights" in f.advice
+
+
+@pytest.mark.parametrize("tool", ["lightning", "keras"])
+def test_noisy_overfitting_that_costs_accuracy_is_an_error(tool):
+    [f] = [f for f in diagnose_path(LOGS / tool / "noisy_synthetic_sgd_bs8.csv")[0] if f.code == "overfitting"]
+    ev = f.evidence
+    assert f.severity is Severity.ERROR and ev["best_val_accuracy"] - ev["last_val_accuracy"] >= 0.03
+    assert "validation accuracy fell" in f.message
 
 
 def test_slow_overfitting_is_a_warning():

@@ -170,7 +170,9 @@ def _read_jsonl(file: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{file}: line {n} is not valid JSON ({exc.msg}); expected one object per line") from exc
+            raise InputError(
+                f"{file}: line {n} is not valid JSON ({exc.msg}); expected one object per line"
+            ) from exc
         if not isinstance(obj, dict):
             raise InputError(f"{file}: line {n} is not a JSON object; expected one object per epoch")
         columns.update(dict.fromkeys(obj))

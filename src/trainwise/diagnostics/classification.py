@@ -139,9 +139,9 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
     - the majority class holds >= 75 % of the samples and a minority class has recall < 0.5: high
       accuracy hides a class the model mostly misses.
 
-    Evidence: ``accuracy``, ``baseline``, ``majority_label``, ``skill``, ``minority_label`` (the rarest
-    class, or the worst-recalled minority class in the second form), ``minority_recall``,
-    ``minority_share``.
+    Evidence: ``accuracy``, ``baseline``, ``majority_label``, ``skill``, ``minority_label`` (the
+    worst-recalled minority class when its recall is under 0.5, else the rarest class),
+    ``minority_recall``, ``minority_share``.
     """
     stats = class_stats(metrics)
     total = sum(s.support or 0 for s in stats)
@@ -166,7 +166,8 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
     if skill >= MIN_SKILL and not hidden:
         return []
 
-    shown = worst if hidden and worst is not None else rarest
+    # The class to name: the worst-recalled minority class when one is poorly recalled, else the rarest.
+    shown = worst if worst is not None and (worst.recall or 0.0) < MINORITY_RECALL else rarest
     evidence = {"accuracy": accuracy, "baseline": baseline, "majority_label": majority.label,
                 "skill": skill, "minority_label": shown.label, "minority_recall": shown.recall,
                 "minority_share": (shown.support or 0) / total}
@@ -178,13 +179,19 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
     else:
         seen = (f"Accuracy {accuracy:.1%} looks high only because {baseline:.1%} of the samples are "
                 f"{class_phrase(majority.label)}")
-    if shown.recall is not None:
+    poorly_recalled = shown.recall is not None and shown.recall < MINORITY_RECALL
+    if poorly_recalled:
         seen += (f"; recall on {class_phrase(shown.label)} is {_pct(shown.recall)}: the model misses "
                  f"{_pct(1 - shown.recall)} of {class_phrase(shown.label)}{_missed(shown)}")
-    message = seen + ". Accuracy is the wrong yardstick here, and the model is not ready."
-    advice = (f"Judge it by recall, precision and F1 of {class_phrase(shown.label)} and by balanced accuracy; "
-              "try class weights or resampling"
-              + (", and a lower decision threshold." if len(stats) == 2 else "."))
+        message = seen + ". Accuracy is the wrong yardstick here, and the model is not ready."
+        advice = (f"Judge it by recall, precision and F1 of {class_phrase(shown.label)} and by balanced "
+                  "accuracy; try class weights or resampling"
+                  + (", and a lower decision threshold." if len(stats) == 2 else "."))
+    else:
+        worse = "does worse than" if accuracy < baseline else "adds little to"
+        message = seen + f": the model {worse} a constant guess and is not ready."
+        advice = ("Check the features and labels for errors and the training curves for a run that did not "
+                  "learn; judge the model by balanced accuracy and per-class recall, not accuracy.")
     return [Finding("accuracy_paradox", Severity.ERROR, message, advice, None, evidence)]
 
 
@@ -208,7 +215,7 @@ def low_recall(metrics: Mapping[str, Any]) -> list[Finding]:
                f"{_pct(1 - worst.recall)} of {class_phrase(worst.label)}{_missed(worst)}")
     if len(low) > 1:
         others = ", ".join(f"{class_phrase(s.label)} {_pct(s.recall)}" for s in low[1:4])
-        message += f"; also low: {others}" + (" ..." if len(low) > 4 else "")
+        message += f"; also low: {others}" + (f" and {len(low) - 4} more" if len(low) > 4 else "")
     message += ". A class the model rarely finds is one it has not learned."
     advice = ("Weight the loss by class (or oversample the class), lower the decision threshold for it, "
               "and check that its training examples are labelled right.")
@@ -231,11 +238,15 @@ def low_precision(metrics: Mapping[str, Any]) -> list[Finding]:
     rows = [{"label": s.label, "precision": s.precision, "predicted": s.predicted,
              "false_positives": None if s.predicted is None or s.tp is None else s.predicted - s.tp}
             for s in low]
-    wrong = f" ({worst.predicted - worst.tp} of {worst.predicted})" if worst.predicted and worst.tp is not None else ""
+    wrong = ""
+    if worst.predicted and worst.tp is not None:
+        wrong = f" ({worst.predicted - worst.tp} of {worst.predicted})"
     message = (f"Precision on {class_phrase(worst.label)} is {_pct(worst.precision)}: "
-               f"{_pct(1 - worst.precision)} of the samples predicted as {class_phrase(worst.label)} are not{wrong}")
+               f"{_pct(1 - worst.precision)} of the samples predicted as {class_phrase(worst.label)} "
+               f"are not{wrong}")
     if len(low) > 1:
         message += "; also low: " + ", ".join(f"{class_phrase(s.label)} {_pct(s.precision)}" for s in low[1:4])
+        message += f" and {len(low) - 4} more" if len(low) > 4 else ""
     message += ". Every alarm it raises has to be checked."
     advice = ("Raise the decision threshold for this class if false alarms are costly, or give the model "
               "more informative features; look at which classes it is confused with.")
@@ -275,7 +286,8 @@ def precision_recall_gap(metrics: Mapping[str, Any]) -> list[Finding]:
         advice = ("Raise the decision threshold (a threshold sweep, e.g. trainwise evaluate --score, shows "
                   "the trade-off), or give the model features that tell the classes apart.")
     message = (f"Precision {_pct(precision)} and recall {_pct(recall)} on {what} are {100 * gap:.0f} points "
-               f"apart; {why}. Where that balance sits is set by the decision threshold as much as by the model.")
+               f"apart; {why}. Where that balance sits is set by the decision threshold as much as by "
+               "the model.")
     return [Finding("precision_recall_gap", Severity.WARNING, message, advice, None, evidence)]
 
 
@@ -301,8 +313,8 @@ def class_imbalance(counts: Sequence[int], labels: Sequence[str] | None = None) 
     ratio_text = f"{ratio:.0f} to 1" if ratio is not None else "absent"
     message = (f"{class_phrase(labels[i]).capitalize()} is {_pct(share)} of the data ({counts[i]} of {total}; "
                f"largest to rarest {ratio_text}). Accuracy will look good whatever happens to it.")
-    advice = (f"Read recall and precision of {class_phrase(labels[i])} and balanced accuracy rather than accuracy; "
-              "class weights or resampling help the model notice it.")
+    advice = (f"Read recall and precision of {class_phrase(labels[i])} and balanced accuracy rather than "
+              "accuracy; class weights or resampling help the model notice it.")
     return [Finding("class_imbalance", Severity.INFO, message, advice, None, evidence)]
 
 

@@ -22,8 +22,10 @@ OVERFIT_RISE = 0.05
 # ...at least this many epochs after the minimum, with training loss down this much since then.
 OVERFIT_MIN_EPOCHS_AFTER = 3
 OVERFIT_TRAIN_FALL = 0.10
-# overfitting is an error when validation loss ends this much above its minimum.
-OVERFIT_SEVERE_RISE = 0.50
+# overfitting is an error when validation accuracy (mean of the last 3) ends this far below its best,
+# or validation loss ends this much above its minimum (doubled).
+OVERFIT_SEVERE_ACC_DROP = 0.03
+OVERFIT_SEVERE_RISE = 1.0
 # not_converged: loss fell at least this much over the last 3 epochs and ends at its minimum...
 NOT_CONVERGED_DROP = 0.03
 # ...unless it is already this small (a cross-entropy of 0.01: nothing left to gain).
@@ -45,6 +47,9 @@ BELOW_TRAIN_MARGIN = 0.05
 # unstable_loss: epochs whose loss jumped up this much over the previous epoch (to a value of at least
 # CONVERGED_LOSS: noise on a near-zero loss is no instability)...
 JUMP = 0.10
+# ...and at least this share of the spread (max - min) of the loss after the first quarter of the run,
+# so that sampling noise on a settled loss (a few batches per epoch) does not count...
+JUMP_OF_SPREAD = 0.10
 # ...at least this many of them, making at least this share of the epoch-to-epoch steps.
 MIN_JUMPS = 3
 JUMP_SHARE = 0.05
@@ -73,12 +78,15 @@ def overfitting(history: History) -> list[Finding]:
 
     Rule: with ``best`` the minimum validation loss, ``end`` the mean of the last 3 validation losses
     and ``rise = end / best - 1``: ``rise >= 5 %``, at least 3 epochs after the best one, and training
-    loss (when recorded) down at least 10 % since the best epoch. Warning; error when ``rise >= 50 %``.
+    loss (when recorded) down at least 10 % since the best epoch. Warning; error when the model got
+    worse at its job too -- validation accuracy (mean of the last 3) 3 points or more below its best --
+    or validation loss more than doubled (``rise >= 100 %``). A rising loss with steady accuracy is
+    growing overconfidence on the samples the model gets wrong: worth fixing, not yet a broken model.
 
     Calibration: healthy real runs end 0-2 % above their minimum; overfitting runs (tiny data, big
     model, or a high learning rate) 10-170 %. Evidence: ``best_epoch``, ``best_val_loss``,
     ``last_val_loss``, ``rise``, ``onset_epoch`` (first epoch after the best one 5 % above it),
-    ``train_loss_change``, ``last_epoch``.
+    ``train_loss_change``, ``last_epoch``, ``best_val_accuracy``, ``last_val_accuracy``.
     """
     val = series(history, "val_loss")
     if len(val) < OVERFIT_MIN_EPOCHS_AFTER + 2:
@@ -101,16 +109,27 @@ def overfitting(history: History) -> list[Finding]:
             return []  # training loss did not keep falling: not the memorizing pattern
     onset = next((e for e, v in after if v >= best * (1 + OVERFIT_RISE)), after[-1][0])
     last_epoch, last = val[-1]
-    severity = Severity.ERROR if rise >= OVERFIT_SEVERE_RISE else Severity.WARNING
+    acc = series(history, "val_accuracy")
+    best_acc = max(values(acc)) if acc else None
+    end_acc = _tail_mean(acc) if acc else None
+    acc_fell = bool(acc) and best_acc - end_acc >= OVERFIT_SEVERE_ACC_DROP
+    severe = acc_fell or rise >= OVERFIT_SEVERE_RISE
     seen = (f"Validation loss rose {pct(rise)} from its minimum {fmt(best)} at epoch {best_epoch} "
             f"to {fmt(end)} at the end (epoch {last_epoch})")
     if train_change is not None:
         seen += f" while training loss fell {pct(-train_change)}"
+    if acc_fell:
+        seen += f", and validation accuracy fell from its best {best_acc:.1%} to {end_acc:.1%}"
+    elif acc:
+        seen += (f" (validation accuracy held at {end_acc:.1%}: the model grows overconfident on what it "
+                 "gets wrong)")
     message = seen + ": the model memorizes the training set instead of learning what generalizes."
     advice = (f"Keep the epoch-{best_epoch} weights (early stopping), add dropout or weight decay, "
               "use a smaller model, or get more data.")
     evidence = {"best_epoch": best_epoch, "best_val_loss": best, "last_val_loss": last, "rise": rise,
-                "onset_epoch": onset, "train_loss_change": train_change, "last_epoch": last_epoch}
+                "onset_epoch": onset, "train_loss_change": train_change, "last_epoch": last_epoch,
+                "best_val_accuracy": best_acc, "last_val_accuracy": end_acc}
+    severity = Severity.ERROR if severe else Severity.WARNING
     return [Finding("overfitting", severity, message, advice, onset, evidence)]
 
 
@@ -137,7 +156,8 @@ def not_converged(history: History) -> list[Finding]:
     name = "Validation" if key == "val_loss" else "Training"
     message = (f"{name} loss was still falling at the last epoch ({last_epoch}): down {pct(drop)} over the "
                f"last {WINDOW} epochs, to {fmt(last)}. The model has more to learn.")
-    advice = "Train for more epochs (with early stopping to catch the best one), or raise the learning rate a little."
+    advice = ("Train for more epochs (with early stopping to catch the best one), or raise the learning "
+              "rate a little.")
     evidence = {"key": key, "last_loss": last, "drop": drop, "per_epoch": per_epoch}
     return [Finding("not_converged", Severity.INFO, message, advice, last_epoch, evidence)]
 
@@ -204,7 +224,8 @@ def lr_too_high(history: History, *, chance: float | None = None) -> list[Findin
         k, n_epoch, n_value = nonfinite
         what = f"{'training' if k == 'train_loss' else 'validation'} loss became {n_value} at epoch {n_epoch}"
         seen = f"{seen}; then {what}" if seen else what[0].upper() + what[1:]
-        message = seen + ": the updates overshoot until the numbers overflow, and nothing after that is learned."
+        message = (seen + ": the updates overshoot until the numbers overflow, and nothing after that is "
+                   "learned.")
     else:
         message = (seen + f": the steps overshoot and the weights blow up (last epoch: {fmt(points[-1][1])}).")
     rule = "nonfinite" if nonfinite else "growth" if growth else "level"
@@ -246,17 +267,27 @@ def no_progress(history: History, *, chance: float | None = None) -> list[Findin
     if not (stuck or at_chance):
         return []
     name = "Training" if key == "train_loss" else "Validation"
+    learned_some = chance is not None and not at_chance and end < chance
     if stuck:
+        better = f"the best later epoch only {pct(drop)} lower" if drop >= 0.0005 else "no later epoch lower"
         seen = (f"{name} loss barely moved in {len(points)} epochs: {fmt(first)} at epoch {points[0][0]}, "
-                f"{fmt(last)} at epoch {last_epoch} (best {pct(drop)} lower)")
+                f"{fmt(last)} at epoch {last_epoch} ({better})")
     else:
         seen = f"{name} loss ended at {fmt(end)}"
     if chance is not None:
         where = "at" if at_chance else ("above" if end > chance else "below")
         seen += f", {where} the {fmt(chance)} of a model that only knows the class shares"
-    message = seen + ": the model has learned nothing useful."
-    advice = ("Raise the learning rate (try trainwise lr-find), check that the labels match the features "
-              "and that the model's parameters reach the optimizer, and look for saturated or dead units.")
+    if learned_some:
+        message = seen + ": whatever the model learned, it learned in the first epoch, and then it stopped."
+    else:
+        message = seen + ": the model has learned nothing useful."
+    bounced = max(values(points)) > first * (1 + NO_PROGRESS_DROP)
+    if bounced:
+        advice = ("The loss also rose above where it started, so the learning rate is more likely too high "
+                  "than too low: lower it 10x (or run trainwise lr-find), and look for dead ReLU units.")
+    else:
+        advice = ("Raise the learning rate (try trainwise lr-find), check that the labels match the features "
+                  "and that the model's parameters reach the optimizer, and look for saturated or dead units.")
     evidence = {"key": key, "first_loss": first, "best_loss": best, "last_loss": last, "drop": drop,
                 "chance_loss": chance}
     return [Finding("no_progress", Severity.ERROR, message, advice, last_epoch, evidence)]
@@ -299,11 +330,14 @@ def unstable_loss(history: History) -> list[Finding]:
     """Loss bouncing up and down instead of falling: warning.
 
     Rule, for training and for validation loss (at least 6 epochs): count the epochs whose loss rose
-    at least 10 % over the previous epoch's, to a value of at least 0.01; unstable when there are at
-    least 3 such jumps and they make at least 5 % of the epoch-to-epoch steps (so a 200-epoch run needs
-    10). The series with more jumps is reported. Calibration: healthy and smoothly overfitting real
-    runs have 0-2 such jumps; runs with a high learning rate and batches of 8 have 7-10 in
-    validation loss. Evidence: ``key``, ``jumps`` (count), ``steps``, ``largest_jump`` (relative),
+    at least 10 % over the previous epoch's, to a value of at least 0.01, by at least 10 % of the
+    spread (max - min) of the loss after the first quarter of the run (sampling noise on a settled
+    loss, with a few batches per epoch, stays under that); unstable when there are at least 3 such
+    jumps and they make at least 5 % of the epoch-to-epoch steps (so a 200-epoch run needs 10). The
+    series with more jumps is reported. Calibration: healthy and smoothly overfitting real runs have
+    0-2 such jumps (a healthy trainwise run with 2 batches per epoch had 6 jumps of 10-17 %, each
+    under 6 % of the spread); runs with a high learning rate and batches of 8 have 5-9 in validation
+    loss. Evidence: ``key``, ``jumps`` (count), ``steps``, ``largest_jump`` (relative),
     ``largest_jump_epoch``, ``jump_epochs``.
     """
     best: tuple[str, list[tuple[int, float]], int] | None = None
@@ -311,8 +345,10 @@ def unstable_loss(history: History) -> list[Finding]:
         points = series(history, key)
         if len(points) < 6:
             continue
+        late = values(points[len(points) // 4:])
+        spread = max(late) - min(late)
         jumps = [(e, v / p - 1.0) for (_, p), (e, v) in zip(points, points[1:], strict=False)
-                 if p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS]
+                 if p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS and v - p >= JUMP_OF_SPREAD * spread]
         steps = len(points) - 1
         if len(jumps) >= MIN_JUMPS and len(jumps) >= JUMP_SHARE * steps:
             if best is None or len(jumps) > len(best[1]):
@@ -322,9 +358,9 @@ def unstable_loss(history: History) -> list[Finding]:
     key, jumps, steps = best
     epoch, largest = max(jumps, key=lambda j: j[1])
     name = "Training" if key == "train_loss" else "Validation"
-    message = (f"{name} loss jumped up by 10% or more in {len(jumps)} of {steps} epochs (largest: +{pct(largest)} "
-               f"at epoch {epoch}): the optimizer overshoots instead of settling, and the final weights are "
-               "partly luck.")
+    message = (f"{name} loss jumped up by 10% or more in {len(jumps)} of {steps} epochs "
+               f"(largest: +{pct(largest)} at epoch {epoch}): the optimizer overshoots instead of settling, "
+               "and the final weights are partly luck.")
     advice = ("Lower the learning rate (or decay it with a schedule), use larger batches, or clip gradients; "
               "keep the best epoch's weights rather than the last.")
     evidence = {"key": key, "jumps": len(jumps), "steps": steps, "largest_jump": largest,

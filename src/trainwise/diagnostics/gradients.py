@@ -63,8 +63,9 @@ def exploding_gradients(history: History) -> list[Finding]:
     100x the median of the per-epoch mean norms over the run (warning; error from 10,000x). Needs 3
     epochs with norms. Calibration: in real healthy runs an epoch's largest norm stays within 5-12x the
     median; a run with unscaled inputs reached 7e7x. Not reported when the norms died out (see
-    :func:`vanishing_gradients`): next to dead gradients every early value looks huge. Evidence: ``epoch``, ``grad_norm`` (the peak),
-    ``typical`` (the median), ``ratio``, ``layer`` (``grad_top_layer`` that epoch).
+    :func:`vanishing_gradients`): next to dead gradients every early value looks huge.
+    Evidence: ``epoch``, ``grad_norm`` (the peak), ``typical`` (the median), ``ratio``, ``layer``
+    (``grad_top_layer`` that epoch).
     """
     means = series(history, "grad_norm_mean", keep_nonfinite=True)
     maxes = series(history, "grad_norm_max", keep_nonfinite=True)
@@ -105,8 +106,8 @@ def vanishing_gradients(history: History) -> list[Finding]:
 
     Rule: the mean of the last 3 epochs' ``grad_norm_mean`` is at most 1/1000 of the first epoch's,
     and training loss (needed) fell less than 10 % from its first epoch (when it falls a lot, small
-    gradients just mean training converged). Calibration: a real six-layer sigmoid net initialized too small fell
-    6e6x with the loss stuck at chance; healthy runs fall 3-30x. Evidence: ``first_grad_norm``,
+    gradients just mean training converged). Calibration: a real six-layer sigmoid net initialized
+    too small fell 6e6x with the loss stuck at chance; healthy runs fall 3-30x. Evidence: ``first_grad_norm``,
     ``last_grad_norm``, ``fall`` (first / last), ``loss_change``, ``layer`` (the last
     ``grad_top_layer``).
     """
