@@ -15,7 +15,17 @@ def test_leakage_is_an_error_when_the_share_is_material():
     assert f.severity is Severity.ERROR and f.code == "data_leakage"
     assert f.evidence["count"] == 12 and f.evidence["share"] == 0.06
     assert f.evidence["examples"] == [3, 17, 40, 41, 90]  # at most five
-    assert "12 of 200 validation rows (6.0%)" in f.message and "rows 3, 17" in f.message
+    assert "12 of 200 validation rows (6.0%)" in f.message and "(e.g. rows 3, 17, 40)" in f.message
+
+
+def test_leakage_examples_as_the_fingerprint_gives_them():
+    pairs = [{"val_row": 4, "train_row": 120}, {"val_row": 9, "train_row": 7}]
+    [f] = data_leakage({"n_val": 100, "leakage": {"count": 2, "share": 0.02, "examples": pairs}})
+    assert "validation row 4 = training row 120; validation row 9 = training row 7; 0-based" in f.message
+    assert f.evidence["examples"] == pairs
+    split = {"n_val": 100, "validation": {"kind": "split"},
+             "leakage": {"count": 2, "share": 0.02, "examples": pairs}}
+    assert "(e.g. file rows 4 and 120, 9 and 7; 0-based)" in data_leakage(split)[0].message
 
 
 def test_leakage_is_a_warning_when_tiny():

@@ -218,3 +218,12 @@ def test_csv_keeps_unknown_keys_after_known_ones(tmp_path):
     path = write_history_csv([{"custom": 1, "epoch": 1, "train_loss": 0.2}, {"epoch": 2, "other": "x"}],
                              tmp_path / "h.csv")
     assert path.read_text().splitlines()[0] == "epoch,train_loss,custom,other"
+
+
+def test_gzipped_log(tmp_path):
+    import gzip
+
+    path = tmp_path / "metrics.csv.gz"
+    path.write_bytes(gzip.compress(b"epoch,loss,val_loss\n0,0.9,1.0\n1,0.5,0.6\n"))
+    records, info = read_history(path)
+    assert info["format"] == "keras" and records[1] == {"epoch": 1, "train_loss": 0.5, "val_loss": 0.6}
