@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -118,16 +118,17 @@ class TablePreprocessor:
     def _fit_numeric(self, name: str, series: pd.Series, source: str) -> NumericColumn:
         values = _numbers(series, name, source)
         observed = values[~np.isnan(values)]
+        mean, std = _mean_std(observed)
         return NumericColumn(
             name=name,
-            mean=float(observed.mean()),
-            std=float(observed.std()),
+            mean=mean,
+            std=std,
             median=float(np.median(observed)),
             missing_indicator=bool(observed.size < values.size),
         )
 
     def _fit_categorical(self, name: str, series: pd.Series, source: str) -> CategoricalColumn:
-        codes, values = _text_codes(series)
+        codes, values = _text_codes(series, source=source)
         counts = np.bincount(codes[codes >= 0], minlength=len(values))
         if len(values) > self.max_categories:
             _refuse_numbers_with_typos(name, codes, values, counts, source)
@@ -156,7 +157,8 @@ class TablePreprocessor:
                 values = _numbers(df[col.name], col.name, source)
                 missing = np.isnan(values)
                 scale = col.std if col.std > 0 else 1.0  # a constant column encodes as 0, not NaN
-                out[:, j] = (np.where(missing, col.median, values) - col.mean) / scale
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
+                    out[:, j] = (np.where(missing, col.median, values) - col.mean) / scale
                 if not np.isfinite(out[:, j]).all():
                     raise InputError(
                         f"{source}: column {col.name!r} has values too large for float32 after "
@@ -167,7 +169,7 @@ class TablePreprocessor:
                     out[:, j] = missing
                     j += 1
             else:
-                codes, values = _text_codes(df[col.name])
+                codes, values = _text_codes(df[col.name], source=source)
                 # category of each distinct value; -1 (unseen, capped away) and a final -1 for missing
                 category = np.append(pd.Index(col.categories).get_indexer(values), -1)
                 codes = category[codes]
@@ -266,7 +268,7 @@ def encode_labels(
             f"{source}: target column {name!r} is empty in {int(missing.sum())} rows "
             f"({row_list(np.flatnonzero(missing))}); drop those rows or fill them."
         )
-    codes, values = _text_codes(series, _one_label_text)
+    codes, values = _text_codes(series, _one_label_text, source=source)
     if labels is None:
         labels = sorted(values, key=float) if _is_numeric(series) else list(values)
     labels = list(labels)
@@ -324,12 +326,18 @@ def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _text_codes(series: pd.Series, to_text: Callable[[object], str] = str) -> tuple[np.ndarray, list[str]]:
+def _text_codes(
+    series: pd.Series, to_text: Callable[[object], str] = str, *, source: str = "table"
+) -> tuple[np.ndarray, list[str]]:
     """``(codes, values)``: each row's index into ``values`` (-1 where missing), ``values`` the distinct
     texts, sorted. Only distinct values are turned into text (``pandas.factorize`` first), which keeps a
     million-row column fast; values with the same text (``1`` and ``"1"`` in a mixed column) merge.
+    Cells that are lists, dicts or arrays raise :class:`InputError` (see :func:`nested_message`).
     """
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:  # unhashable cells: lists, dicts, arrays (a nested Parquet column)
+        raise InputError(nested_message(series, source)) from None
     text = np.array([to_text(v) for v in uniques], dtype=object)
     values, inverse = np.unique(text, return_inverse=True)
     return np.append(inverse, -1)[codes].astype(np.int64), [str(v) for v in values]
@@ -356,6 +364,33 @@ def _numbers(series: pd.Series, name: str, source: str) -> np.ndarray:
         )
     return values
 
+
+
+def _mean_std(observed: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation (``ddof=0``) of finite values, without overflow.
+
+    Squares of values beyond ~1e154 overflow float64, which would make the std infinite and the
+    standardized column silently all zeros; such columns are computed on values divided by their
+    largest magnitude, then scaled back (every other column takes the plain, bit-identical path).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(observed.mean()), float(observed.std())
+    if math.isfinite(mean) and math.isfinite(std):
+        return mean, std
+    peak = float(np.abs(observed).max())
+    scaled = observed / peak
+    return float(scaled.mean()) * peak, float(scaled.std()) * peak
+
+
+def nested_message(series: pd.Series, source: str) -> str:
+    """The one-line error for a column whose cells are lists, dicts or arrays (not one value per cell)."""
+    example = next((v for v in series if not isinstance(v, Hashable)), None)
+    shown = " ".join(repr(example).split())
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return (
+        f"{source}: column {series.name!r} holds nested values (e.g. {shown}), "
+        "not one number or text per cell; flatten it into columns of their own, or drop it."
+    )
 
 def _refuse_numbers_with_typos(
     name: str, codes: np.ndarray, values: list[str], counts: np.ndarray, source: str

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from trainwise.data.fingerprint import duplicate_rows
-from trainwise.data.preprocess import TablePreprocessor, encode_labels, positive_index
+from trainwise.data.preprocess import TablePreprocessor, encode_labels, nested_message, positive_index
 from trainwise.data.split import stratified_split
 from trainwise.data.tables import name_list, row_list
 from trainwise.errors import InputError
@@ -130,6 +130,9 @@ def prepare_tabular(
                 f"{val_source}: missing columns of the training file {source}: {name_list(absent)}; add them."
             )
 
+    _check_flat(train_df, [*features, target], source)
+    if val_df is not None:
+        _check_flat(val_df, [*features, target], val_source)
     codes, labels = encode_labels(train_df[target], source=source)
     if len(labels) < 2:
         raise InputError(
@@ -161,6 +164,12 @@ def prepare_tabular(
     if val_df is None:
         train_rows, val_rows = stratified_split(codes, val_fraction, seed)
         if val_rows.size == 0:
+            if len(labels) == len(train_df) and len(labels) > 2:  # every row its own class
+                raise InputError(
+                    f"{source}: target column {target!r} has a different value in each of its {len(labels)} "
+                    "rows, so no class has 2 rows to split; trainwise trains classifiers: pass a column of "
+                    "class labels with --target (or bin the numbers into classes)."
+                )
             raise InputError(
                 f"{source}: too few rows to split off a validation set ({len(train_df)} rows, no class with "
                 "2 or more); add rows or pass a validation file with --val."
@@ -212,6 +221,18 @@ def _check_table(df: pd.DataFrame, source: str) -> None:
         raise InputError(f"{source}: duplicate column names {name_list(duplicated)}; rename them so each is unique.")
     if len(df) == 0:
         raise InputError(f"{source}: the table is empty (0 rows).")
+
+
+def _check_flat(df: pd.DataFrame, columns: list[str], source: str) -> None:
+    """Refuse cells that are lists, dicts or arrays (nested Parquet columns) before anything hashes them."""
+    for name in columns:
+        series = df[name]
+        if series.dtype != object:  # numbers, text ("str"), bools, dates, categoricals: flat by type
+            continue
+        try:
+            pd.factorize(series, use_na_sentinel=True)
+        except TypeError:
+            raise InputError(nested_message(series, source)) from None
 
 
 def _no_target_message(df: pd.DataFrame, target: str, source: str) -> str:
