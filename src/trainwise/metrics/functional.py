@@ -29,6 +29,9 @@ from trainwise.errors import InputError
 
 Average = Literal["binary", "macro", "micro", "weighted"] | None
 AVERAGES: tuple[Average, ...] = ("binary", "macro", "micro", "weighted", None)
+# Inferring C from the largest label allocates C*C counts: 10,000 classes are 800 MB. A larger label is
+# far more often a bug (a raw id, a score cast to int) than a task; pass num_classes to mean it.
+MAX_INFERRED_CLASSES = 10_000
 
 __all__ = ["AVERAGES", "Average", "accuracy", "balanced_accuracy", "confusion_matrix", "f1", "fbeta",
            "precision", "recall", "support"]
@@ -41,8 +44,8 @@ def confusion_matrix(preds: Tensor, target: Tensor, num_classes: int | None = No
 
     ``preds`` and ``target`` hold class indices (any integer or bool dtype, any shape, the same
     shape). The matrix is one ``bincount`` of ``target * C + preds`` and stays on the inputs'
-    device. ``num_classes=None`` infers ``C = max label + 1`` (at least 2), which reads the labels'
-    range back to the host once.
+    device. ``num_classes=None`` infers ``C = max label + 1`` (at least 2, at most
+    ``MAX_INFERRED_CLASSES``), which reads the labels' range back to the host once.
 
     With ``num_classes`` given, ``validate=True`` checks every label lies in ``[0, C)`` and raises
     naming the first offender; that check reads one count back to the host. ``validate=False``
@@ -117,6 +120,10 @@ def _infer_num_classes(preds: Tensor, target: Tensor) -> int:
                                    torch.maximum(preds.max(), target.max())]).tolist()
     if lowest < 0:
         _raise_out_of_range(preds, target, highest + 1)
+    if highest >= MAX_INFERRED_CLASSES:
+        raise InputError(f"Expected labels below {MAX_INFERRED_CLASSES} to infer `num_classes` from, but the "
+                         f"largest is {highest} (a {highest + 1} x {highest + 1} matrix); pass num_classes "
+                         "if that many classes is meant, else map the labels to 0..C-1")
     return max(highest + 1, 2)
 
 
