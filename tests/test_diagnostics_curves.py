@@ -72,6 +72,16 @@ def test_overfitting_is_an_error_when_accuracy_falls_too():
     assert "validation accuracy fell from its best 85.0% to 80.7%" in g.message
 
 
+def test_overfitting_is_info_when_the_run_ends_with_the_best_weights():
+    train = geometric(1.0, 0.7, 12)
+    val = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.85, 0.9]
+    [f] = curves.overfitting(hist(train, val), restored_epoch=3)
+    assert f.severity is Severity.INFO and f.evidence["restored_epoch"] == 3
+    assert "ends with the epoch-3 weights" in f.message and f.advice.startswith("Nothing to undo")
+    # restored to another epoch than the best: no excuse
+    assert curves.overfitting(hist(train, val), restored_epoch=5)[0].severity is Severity.ERROR
+
+
 def test_overfitting_uses_the_files_epoch_numbers():
     val = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6]
     [f] = curves.overfitting(hist(geometric(1, 0.7, 7), val, start=0))
@@ -219,6 +229,8 @@ def test_unstable_loss_on_a_bouncing_validation_loss():
     hist([0.5, 0.1, 0.004, 0.007, 0.003, 0.006, 0.002, 0.005, 0.001]),
     # two jumps only
     hist(val=[1.0, 0.8, 0.9, 0.7, 0.6, 0.7, 0.5, 0.45, 0.4]),
+    # a steady rise of 10 % an epoch: overfitting, not bouncing
+    hist(geometric(0.9, 0.7, 8), [1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]),
 ])
 def test_unstable_loss_negatives(records):
     assert curves.unstable_loss(records) == []

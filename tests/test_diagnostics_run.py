@@ -145,6 +145,16 @@ def test_diagnose_path_uses_the_run_folders_summary(tmp_path):
     assert {"accuracy_paradox", "low_recall", "data_leakage"} <= set(codes)
 
 
+def test_diagnose_path_reads_the_restored_epoch(tmp_path):
+    h = [{"epoch": i + 1, "train_loss": 0.9 * 0.7**i, "val_loss": v} for i, v in
+         enumerate([1.0, 0.6, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65])]
+    write_history_jsonl(h, tmp_path / "history.jsonl")
+    assert verdict(diagnose_path(tmp_path)[0]) == "warning"
+    (tmp_path / "summary.json").write_text(json.dumps({"restored_epoch": 3, "best_epoch": 3}))
+    [f] = diagnose_path(tmp_path)[0]
+    assert f.code == "overfitting" and f.severity is Severity.INFO
+
+
 def test_diagnose_path_on_a_plain_log(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,1.0,1.1\n2,1.0,1.1\n3,1.0,1.1\n")

@@ -73,7 +73,7 @@ def _value_at(points: Sequence[Point], epoch: int) -> float | None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def overfitting(history: History) -> list[Finding]:
+def overfitting(history: History, *, restored_epoch: int | None = None) -> list[Finding]:
     """Validation loss rose clearly above its minimum while training loss kept falling.
 
     Rule: with ``best`` the minimum validation loss, ``end`` the mean of the last 3 validation losses
@@ -86,7 +86,12 @@ def overfitting(history: History) -> list[Finding]:
     Calibration: healthy real runs end 0-2 % above their minimum; overfitting runs (tiny data, big
     model, or a high learning rate) 10-170 %. Evidence: ``best_epoch``, ``best_val_loss``,
     ``last_val_loss``, ``rise``, ``onset_epoch`` (first epoch after the best one 5 % above it),
-    ``train_loss_change``, ``last_epoch``, ``best_val_accuracy``, ``last_val_accuracy``.
+    ``train_loss_change``, ``last_epoch``, ``best_val_accuracy``, ``last_val_accuracy``,
+    ``restored_epoch``.
+
+    ``restored_epoch``: the epoch whose weights the run ended with, when the loop restored them (the
+    trainwise loop ends with the best epoch's weights). When that is the best epoch the finding is
+    info: the rise happened, but the model handed back is the one from before it.
     """
     val = series(history, "val_loss")
     if len(val) < OVERFIT_MIN_EPOCHS_AFTER + 2:
@@ -126,10 +131,16 @@ def overfitting(history: History) -> list[Finding]:
     message = seen + ": the model memorizes the training set instead of learning what generalizes."
     advice = (f"Keep the epoch-{best_epoch} weights (early stopping), add dropout or weight decay, "
               "use a smaller model, or get more data.")
+    kept = restored_epoch is not None and restored_epoch == best_epoch
+    if kept:
+        message += (f" The run ends with the epoch-{best_epoch} weights, so the model you get is the one from "
+                    "before the rise.")
+        advice = ("Nothing to undo; to move the best epoch further, add dropout or weight decay, use a "
+                  "smaller model, or get more data.")
     evidence = {"best_epoch": best_epoch, "best_val_loss": best, "last_val_loss": last, "rise": rise,
                 "onset_epoch": onset, "train_loss_change": train_change, "last_epoch": last_epoch,
-                "best_val_accuracy": best_acc, "last_val_accuracy": end_acc}
-    severity = Severity.ERROR if severe else Severity.WARNING
+                "best_val_accuracy": best_acc, "last_val_accuracy": end_acc, "restored_epoch": restored_epoch}
+    severity = Severity.INFO if kept else Severity.ERROR if severe else Severity.WARNING
     return [Finding("overfitting", severity, message, advice, onset, evidence)]
 
 
@@ -332,7 +343,8 @@ def unstable_loss(history: History) -> list[Finding]:
     Rule, for training and for validation loss (at least 6 epochs): count the epochs whose loss rose
     at least 10 % over the previous epoch's, to a value of at least 0.01, by at least 10 % of the
     spread (max - min) of the loss after the first quarter of the run (sampling noise on a settled
-    loss, with a few batches per epoch, stays under that); unstable when there are at least 3 such
+    loss, with a few batches per epoch, stays under that), and that reverse direction -- follow a fall
+    or are followed by one (a steady rise is overfitting or divergence, not a bounce); unstable when there are at least 3 such
     jumps and they make at least 5 % of the epoch-to-epoch steps (so a 200-epoch run needs 10). The
     series with more jumps is reported. Calibration: healthy and smoothly overfitting real runs have
     0-2 such jumps (a healthy trainwise run with 2 batches per epoch had 6 jumps of 10-17 %, each
@@ -345,10 +357,17 @@ def unstable_loss(history: History) -> list[Finding]:
         points = series(history, key)
         if len(points) < 6:
             continue
-        late = values(points[len(points) // 4:])
+        vs = values(points)
+        late = vs[len(vs) // 4:]
         spread = max(late) - min(late)
-        jumps = [(e, v / p - 1.0) for (_, p), (e, v) in zip(points, points[1:], strict=False)
-                 if p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS and v - p >= JUMP_OF_SPREAD * spread]
+        jumps = []
+        for i in range(1, len(vs)):
+            p, v = vs[i - 1], vs[i]
+            if not (p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS and v - p >= JUMP_OF_SPREAD * spread):
+                continue
+            # a bounce reverses direction: it follows a fall or a fall follows it (a steady rise is not one)
+            if (i >= 2 and vs[i - 1] < vs[i - 2]) or (i + 1 < len(vs) and vs[i + 1] < v):
+                jumps.append((points[i][0], v / p - 1.0))
         steps = len(points) - 1
         if len(jumps) >= MIN_JUMPS and len(jumps) >= JUMP_SHARE * steps:
             if best is None or len(jumps) > len(best[1]):

@@ -27,14 +27,16 @@ _AFTER_NO_PROGRESS = {"overfitting", "not_converged", "val_loss_below_train"}
 
 def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
              metrics: Mapping[str, Any] | None = None,
-             data: Mapping[str, Any] | None = None) -> list[Finding]:
+             data: Mapping[str, Any] | None = None,
+             restored_epoch: int | None = None) -> list[Finding]:
     """All findings about a run, errors first.
 
     ``history``: the per-epoch records (keys may be missing or ``None``), or a path that
     :func:`trainwise.history.read_history` accepts. ``metrics``: the final validation metrics dict.
     ``data``: the data facts (``class_counts``, ``labels``, ``leakage``, ``n_train``, ``n_val``).
     The class counts and the number of classes give the chance-level losses that ``no_progress`` and
-    ``lr_too_high`` compare against.
+    ``lr_too_high`` compare against. ``restored_epoch``: the epoch whose weights the run ended with when
+    the loop restored the best ones; overfitting that those weights predate is reported as info.
     """
     if isinstance(history, (str, os.PathLike)):
         return diagnose_path(history)[0]
@@ -52,8 +54,9 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     stuck = [] if diverged else curves.no_progress(history, chance=chance)
     skip = _AFTER_DIVERGENCE if diverged else _AFTER_NO_PROGRESS if stuck else set()
     findings += diverged + stuck
-    for detector in (curves.overfitting, curves.not_converged, curves.unstable_loss,
-                     curves.unstable_accuracy, curves.val_loss_below_train):
+    findings += [f for f in curves.overfitting(history, restored_epoch=restored_epoch) if f.code not in skip]
+    for detector in (curves.not_converged, curves.unstable_loss, curves.unstable_accuracy,
+                     curves.val_loss_below_train):
         findings += [f for f in detector(history) if f.code not in skip]
     findings += gradients.exploding_gradients(history) + gradients.vanishing_gradients(history)
 
@@ -74,19 +77,21 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
 def diagnose_path(path: str | os.PathLike[str]) -> tuple[list[Finding], dict[str, Any], list[dict[str, Any]]]:
     """Read a run folder or log file and diagnose it: ``(findings, mapping_info, records)``.
 
-    For a trainwise run folder (or its ``history.jsonl``/``history.csv``), the ``metrics`` and ``data``
-    of its ``summary.json`` are used too, so the model's findings come back with the curves'.
+    For a trainwise run folder (or its ``history.jsonl``/``history.csv``), the ``metrics``, ``data`` and
+    ``restored_epoch`` of its ``summary.json`` are used too, so the model's findings come back with the curves'.
     ``mapping_info`` is :func:`~trainwise.history.read_history`'s, plus ``summary`` when one was read.
     Raises :class:`~trainwise.errors.InputError` for a missing or unreadable file.
     """
     records, info = read_history(path)
     summary = _summary_next_to(Path(info["path"]))
-    metrics = data = None
+    metrics = data = restored = None
     if summary is not None:
         info["summary"] = str(summary[0])
-        metrics = summary[1].get("metrics") if isinstance(summary[1].get("metrics"), dict) else None
-        data = summary[1].get("data") if isinstance(summary[1].get("data"), dict) else None
-    return diagnose(records, metrics=metrics, data=data), info, records
+        content = summary[1]
+        metrics = content.get("metrics") if isinstance(content.get("metrics"), dict) else None
+        data = content.get("data") if isinstance(content.get("data"), dict) else None
+        restored = content.get("restored_epoch") if isinstance(content.get("restored_epoch"), int) else None
+    return diagnose(records, metrics=metrics, data=data, restored_epoch=restored), info, records
 
 
 def _summary_next_to(file: Path) -> tuple[Path, dict[str, Any]] | None:
