@@ -346,10 +346,9 @@ def unstable_loss(history: History) -> list[Finding]:
     loss, with a few batches per epoch, stays under that), and that reverse direction -- follow a fall
     or are followed by one (a steady rise is overfitting or divergence, not a bounce); unstable when there are at least 3 such
     jumps and they make at least 5 % of the epoch-to-epoch steps (so a 200-epoch run needs 10). The
-    series with more jumps is reported. Calibration: healthy and smoothly overfitting real runs have
-    0-2 such jumps (a healthy trainwise run with 2 batches per epoch had 6 jumps of 10-17 %, each
-    under 6 % of the spread); runs with a high learning rate and batches of 8 have 5-9 in validation
-    loss. Evidence: ``key``, ``jumps`` (count), ``steps``, ``largest_jump`` (relative),
+    series with more jumps is reported. Calibration: real healthy, stuck and smoothly overfitting runs
+    have none (a healthy trainwise run with 2 batches per epoch had 6 rises of 10-17 %, each under 6 %
+    of the spread); runs with a high learning rate and batches of 8 or 16 have 4-8 in validation loss. Evidence: ``key``, ``jumps`` (count), ``steps``, ``largest_jump`` (relative),
     ``largest_jump_epoch``, ``jump_epochs``.
     """
     best: tuple[str, list[tuple[int, float]], int] | None = None
