@@ -1,0 +1,1 @@
+"""trainwise speed benchmarks: see README.md; run with `python benchmarks/run.py`."""

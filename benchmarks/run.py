@@ -1,0 +1,444 @@
+"""trainwise speed benchmarks: one command, every figure a ratio to a baseline timed in the same run.
+
+    python benchmarks/run.py [--quick] [--out results.json] [--only loops,overhead,...] [--device cpu]
+
+Sections (all by default; ``--only`` picks some):
+
+  loops      (a) hand-written loop, (b) trainwise ``Trainer.fit``, (c) Lightning + torchmetrics,
+             (d) ``DataLoader(TensorDataset)`` loop -- same data, model, optimizer, 3 epochs -- alternating,
+             several repeats; medians and ratios to (a).
+  overhead   trainwise's extra cost, split: per training step (ablation of each extra, alternating in
+             blocks of 20 steps), per validation pass, per fit; and the measured effect of the proposed
+             cheaper step (``overheads.py``).
+  rss        peak RSS of (b) against (a), each in a fresh process.
+  scaling    seconds per epoch at 10k, 100k, 1M rows: is it linear?
+  ingest     a 1M-row x 20-column CSV and Parquet file to tensors: pandas (C, pyarrow engines), pyarrow,
+             polars, and trainwise's ``read_table``.
+  leakage    ``trainwise.data.fingerprint.duplicate_rows`` on 1M rows, against one training epoch.
+  precision  ``precision="bf16"`` and ``compile=True`` against fp32 eager, on the CPU.
+  profile    py-spy samples of a trainwise fit and of the hand-written loop, by loop line and phase.
+
+Timing. ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (on a shared 2-core machine
+two intra-op threads spin against other processes and every figure gets 5-15x noisier). Each figure is
+given on two clocks: this process's CPU time (what our code costs; least disturbed by other processes)
+and wall time. Ratios are medians of per-round ratios between runs made seconds apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks import bench_lib as bl  # noqa: E402
+
+SECTIONS = ("loops", "overhead", "rss", "scaling", "ingest", "leakage", "precision", "profile")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller tables (about 5 minutes)")
+    parser.add_argument("--out", type=Path, default=None, help="write every figure to this JSON file")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of: {', '.join(SECTIONS)}")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison (default 7, quick 3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="device of the loops/precision sections (cpu, cuda)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--rows", type=int, default=50_000, help="rows of the loop benchmark's table")
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        return child(args)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    repeats = args.repeats or (3 if args.quick else 7)
+    given = sys.argv[1:] if argv is None else argv
+    results = {"command": " ".join(["python", "benchmarks/run.py", *given]),
+               "machine": machine(args), "settings": {"rows": args.rows, "epochs": args.epochs, "repeats": repeats,
+                                                      "quick": args.quick, "batch_size": bl.BATCH_SIZE,
+                                                      "val_batch_size": bl.VAL_BATCH_SIZE, "lr": bl.LR},
+               "sections": {}}
+    print(f"machine: {results['machine']['summary']}")
+    runners = {"loops": run_loops, "overhead": run_overhead, "rss": run_rss, "scaling": run_scaling,
+               "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile}
+    for name in SECTIONS:
+        if name not in only:
+            continue
+        print(f"\n== {name}", flush=True)
+        started = time.perf_counter()
+        results["sections"][name] = runners[name](args, repeats)
+        results["sections"][name]["section_seconds"] = round(time.perf_counter() - started, 1)
+        if args.threads:
+            torch.set_num_threads(args.threads)     # a library may have changed it
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
+        print(f"\nwrote {args.out}")
+    return 0
+
+
+def machine(args: argparse.Namespace) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    device = args.device
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        device = f"{device} ({torch.cuda.get_device_name()})"
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--", "src/trainwise"))
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
+            "threads": torch.get_num_threads(), "device": device, "loadavg_start": os.getloadavg(),
+            "trainwise_commit": commit + (" + uncommitted changes in src/trainwise" if dirty else "")}
+    info["summary"] = (f"{cpu}, {info['cores']} cores, torch {info['torch']}, {info['threads']} thread(s), "
+                       f"device {device}, load {info['loadavg_start'][0]:.1f}, trainwise {info['trainwise_commit']}")
+    return info
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- loops
+def run_loops(args: argparse.Namespace, repeats: int) -> dict:
+    data = bl.make_data(args.rows)
+    epochs, device = args.epochs, args.device
+    outputs: dict[str, object] = {}
+
+    def keep(name, fn):
+        def call():
+            outputs[name] = fn()
+        return call
+
+    contenders = {
+        "(a) hand-written": keep("hand", lambda: bl.hand_loop(data, epochs, device=device)),
+        "(b) trainwise": keep("trainwise", lambda: bl.trainwise_fit(data, epochs, device=device)),
+        "(d) DataLoader loop": keep("dataloader", lambda: bl.dataloader_loop(data, epochs, device=device)),
+    }
+    if bl.lightning_available():
+        bl.quiet_lightning()
+        contenders["(c) Lightning+torchmetrics"] = keep("lightning", lambda: bl.lightning_fit(data, epochs, device=device))
+    else:
+        print("  (c) skipped: pip install lightning torchmetrics (the `bench` extra)")
+    result = bl.alternate(contenders, repeats)
+    print(bl.format_table(result, "(a) hand-written",
+                          f"  {args.rows} rows x {bl.FEATURES} features, {epochs} epochs, Adam, batch {bl.BATCH_SIZE}, "
+                          f"validation metrics per epoch; {repeats} alternating rounds"))
+    hand, run = outputs["hand"][-1], outputs["trainwise"].history[-1]
+    same = {k: abs(hand[k] - run[k]) for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")}
+    print("  same numbers? |hand - trainwise| at the last epoch: "
+          + ", ".join(f"{k} {v:.1e}" for k, v in same.items()))
+    return {"timings": result, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
+
+
+# --------------------------------------------------------------------------- overhead
+def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
+    from benchmarks import overheads as oh
+
+    data = bl.make_data(args.rows)
+    blocks = 40 if args.quick else 120
+    steppers: dict[str, oh.HandStep] = {"hand-written step": oh.HandStep(), "trainwise step": oh.TrainwiseStep(),
+                                        "  via the real EpochSums.add": oh.RealSumsStep()}
+    for extra in oh.EXTRAS:
+        steppers[f"  without {extra}"] = oh.TrainwiseStep(drop=frozenset([extra]))
+    steppers["  without all five"] = oh.TrainwiseStep(drop=frozenset(oh.EXTRAS))
+    steppers["proposed: LazySums"] = oh.ProposedStep()
+    steppers["proposed: LazySums + mean loss"] = oh.ProposedStep(mean_loss=True)
+    steppers["proposed: DeferredSums"] = oh.ProposedStep(deferred=True)
+    steppers["proposed: DeferredSums + mean loss"] = oh.ProposedStep(deferred=True, mean_loss=True)
+    steps = oh.paired_steps(steppers, data, blocks=blocks)
+    base = steps["hand-written step"]["cpu"]["us_per_step"]
+    print(f"  per training step ({blocks} alternating blocks of 20 steps; batch {bl.BATCH_SIZE})")
+    print(f"  {'':<40}{'cpu us/step':>12}{'ratio':>7}{'extra us':>10}{'wall ratio':>12}")
+    for name, r in steps.items():
+        us = r["cpu"]["us_per_step"]
+        print(f"  {name:<40}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{us - base:>10.1f}{r['wall']['ratio']:>12.3f}")
+
+    model = bl.make_model()
+    val = bl.alternate({"hand-written validation": lambda: oh.hand_validation(model, data),
+                        "trainwise validation": lambda: oh.trainwise_validation(model, data)}, repeats * 5)
+    print(bl.format_table(val, "hand-written validation", f"  one validation pass ({len(data.X_val)} rows)"))
+
+    # per-fit costs outside the epochs: checks of the input, task inference, findings, thresholds
+    outside = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run = bl.trainwise_fit(data, args.epochs)
+        outside.append(time.perf_counter() - started - sum(h["seconds"] for h in run.history))
+    fixed = statistics.median(outside)
+    print(f"  per fit, outside the epochs (wall): {1000 * fixed:.1f} ms")
+
+    # the whole fit's ratio, rebuilt from the parts
+    n_steps = -(-len(data.X_train) // bl.BATCH_SIZE) * args.epochs
+    val_hand, val_tw = (val[k]["cpu"]["median_s"] for k in ("hand-written validation", "trainwise validation"))
+
+    def fit_ratio(step_name: str, val_s: float, fixed_s: float) -> float:
+        us = steps[step_name]["cpu"]["us_per_step"]
+        return (n_steps * us * 1e-6 + args.epochs * val_s + fixed_s) / (n_steps * base * 1e-6 + args.epochs * val_hand)
+
+    estimate = {"today": fit_ratio("trainwise step", val_tw, fixed),
+                "proposed step (DeferredSums + mean loss)": fit_ratio("proposed: DeferredSums + mean loss", val_tw, fixed),
+                "proposed step, validation as cheap as the hand loop's": fit_ratio(
+                    "proposed: DeferredSums + mean loss", val_hand, fixed)}
+    print("  the fit's ratio rebuilt from the parts (steps x step cost + epochs x validation + per-fit): "
+          + "; ".join(f"{k} {v:.3f}" for k, v in estimate.items()))
+    return {"steps": steps, "validation": val, "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
+            "fit_ratio_estimates": estimate, "blocks": blocks, "steps_per_fit": n_steps}
+
+
+# --------------------------------------------------------------------------- rss
+def run_rss(args: argparse.Namespace, repeats: int) -> dict:
+    kinds = ("hand", "hand+import-trainwise", "trainwise", "trainwise, lazy trainwise.data (prototype)")
+    out = {}
+    for rows in (args.rows, 200_000 if args.quick else 1_000_000):
+        runs: dict[str, list[dict]] = {k: [] for k in kinds}
+        for r in range(3):
+            for kind in (kinds if r % 2 == 0 else kinds[::-1]):
+                cmd = [sys.executable, __file__, "--child", f"rss:{kind}", "--rows", str(rows),
+                       "--epochs", str(args.epochs), "--threads", str(args.threads)]
+                result = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                runs[kind].append(json.loads(result.strip().splitlines()[-1]))
+        med = {k: {key: statistics.median(run[key] for run in v) for key in ("after_import_mb", "peak_mb")}
+               for k, v in runs.items()}
+        base = med["hand"]["peak_mb"]
+        print(f"  {'fresh process, ' + format(rows, ',') + ' rows, ' + str(args.epochs) + ' epochs':<48}"
+              f"{'after imports MB':>17}{'peak MB':>10}{'ratio':>8}")
+        for k, v in med.items():
+            print(f"  {k:<48}{v['after_import_mb']:>17.0f}{v['peak_mb']:>10.0f}{v['peak_mb'] / base:>8.3f}")
+        growth = {k: v["peak_mb"] - v["after_import_mb"] for k, v in med.items()}
+        print("  growth while training (peak - after imports): "
+              + ", ".join(f"{k} {v:.0f} MB" for k, v in growth.items()))
+        pandas = {k: any(run["pandas_loaded"] for run in v) for k, v in runs.items()}
+        print("  pandas imported: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in pandas.items()))
+        out[rows] = {"runs": runs, "median": med, "peak_ratio": med["trainwise"]["peak_mb"] / base,
+                     "pandas_loaded": pandas,
+                     "peak_ratio_same_imports": med["trainwise"]["peak_mb"] / med["hand+import-trainwise"]["peak_mb"],
+                     "growth_mb": growth}
+    return out
+
+
+# --------------------------------------------------------------------------- scaling
+def run_scaling(args: argparse.Namespace, repeats: int) -> dict:
+    sizes = (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000)
+    rounds = 2 if args.quick else 3
+    out = {}
+    print(f"  {'rows':>10}{'hand s/epoch':>14}{'trainwise s/epoch':>19}{'ratio':>7}{'trainwise us/row':>18}")
+    for rows in sizes:
+        data = bl.make_data(rows)
+        times: dict[str, list[float]] = {"hand": [], "trainwise": []}
+        ratios = []
+        bl.hand_loop(bl.make_data(2_000), 1)
+        for r in range(rounds):
+            order = ("hand", "trainwise") if r % 2 == 0 else ("trainwise", "hand")
+            epoch = {}
+            for name in order:                      # the second epoch's seconds: warm, train + validation
+                if name == "hand":
+                    epoch[name] = bl.hand_loop(data, 2)[-1]["seconds"]
+                else:
+                    epoch[name] = bl.trainwise_fit(data, 2).history[-1]["seconds"]
+                times[name].append(epoch[name])
+            ratios.append(epoch["trainwise"] / epoch["hand"])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        out[rows] = {"seconds": times, "median_s": med, "ratio": statistics.median(ratios),
+                     "trainwise_us_per_row": 1e6 * med["trainwise"] / rows, "hand_us_per_row": 1e6 * med["hand"] / rows}
+        print(f"  {rows:>10,}{med['hand']:>14.3f}{med['trainwise']:>19.3f}{out[rows]['ratio']:>7.2f}"
+              f"{out[rows]['trainwise_us_per_row']:>18.2f}")
+    ref = out[100_000]["trainwise_us_per_row"]
+    linear = {rows: v["trainwise_us_per_row"] / ref for rows, v in out.items()}
+    print("  time per row relative to 100k rows (1.00 = linear): "
+          + ", ".join(f"{rows:,}: {v:.2f}" for rows, v in linear.items()))
+    return {"sizes": out, "per_row_vs_100k": linear, "note": "wall seconds of the second epoch (train + validation)"}
+
+
+# --------------------------------------------------------------------------- ingestion
+def run_ingest(args: argparse.Namespace, repeats: int) -> dict:
+    from benchmarks import tables_bench as tb
+
+    rows = 200_000 if args.quick else 1_000_000
+    rounds = 2 if args.quick else 3
+    result: dict[str, object] = {"rows": rows, "columns": len(tb.FEATURES) + 1}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = tb.write_files(tb.make_table(rows), Path(tmp))
+        result["file_mb"] = {k: p.stat().st_size / 2**20 for k, p in paths.items()}
+        for kind, readers in (("csv", tb.csv_readers(paths["csv"])), ("parquet", tb.parquet_readers(paths["parquet"]))):
+            agree = tb.agreement(readers)
+            timings = bl.alternate(readers, rounds, warmup=0)
+            title = (f"  {rows:,} rows x {result['columns']} columns, {kind} ({result['file_mb'][kind]:.0f} MB) "
+                     "to float32/int64 tensors; ratio to trainwise read_table (CPU time counts every reader thread)")
+            print(bl.format_table(timings, "trainwise read_table", title))
+            print("  max |difference| from read_table's values: " + ", ".join(f"{k} {v:.1e}" for k, v in agree.items()))
+            fastest = min(timings, key=lambda k: timings[k]["wall"]["median_s"])
+            result[kind] = {"timings": timings, "max_abs_difference": agree, "fastest_wall": fastest}
+    return result
+
+
+# --------------------------------------------------------------------------- leakage
+def run_leakage(args: argparse.Namespace, repeats: int) -> dict:
+    from benchmarks import tables_bench as tb
+    from trainwise.data.fingerprint import duplicate_rows
+
+    rows = 100_000 if args.quick else 1_000_000
+    rounds = 2 if args.quick else 3
+    frames = {"numeric (19 float)": tb.leakage_frames(rows, mixed=False),
+              "mixed (16 float, 2 int, 2 text)": tb.leakage_frames(rows, mixed=True)}
+    data = bl.make_data(rows)
+    epoch_s, hashing = [], {name: [] for name in frames}
+    found = {}
+    for _ in range(rounds):
+        epoch_s.append(bl.trainwise_fit(data, 1).history[-1]["seconds"])
+        for name, (train, val, columns) in frames.items():
+            started = time.perf_counter()
+            found[name] = duplicate_rows(train, val, columns)["count"]
+            hashing[name].append(time.perf_counter() - started)
+    epoch = statistics.median(epoch_s)
+    out = {"rows": rows, "epoch_s": epoch, "epoch_samples_s": epoch_s, "tables": {}}
+    print(f"  {rows:,} rows split 80/20; one trainwise epoch on {rows:,} rows x {bl.FEATURES} features: {epoch:.2f} s")
+    for name, ts in hashing.items():
+        med = statistics.median(ts)
+        out["tables"][name] = {"seconds": ts, "median_s": med, "share_of_epoch": med / epoch, "duplicates_found": found[name]}
+        print(f"  duplicate_rows, {name:<32} {med:6.3f} s = {100 * med / epoch:5.1f}% of an epoch "
+              f"({found[name]:,} duplicates found)")
+    return out
+
+
+# --------------------------------------------------------------------------- precision / compile
+def run_precision(args: argparse.Namespace, repeats: int) -> dict:
+    data = bl.make_data(args.rows)
+    epochs, device = args.epochs, args.device
+    # a cold compile: a fresh inductor cache, so the figure does not depend on earlier runs
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        started = time.perf_counter()
+        run = bl.trainwise_fit(data, epochs, device=device, compile=True)
+        first = time.perf_counter() - started
+        first_epoch = run.history[0]["seconds"]
+        print(f"  first fit with compile=True (cold cache): {first:.1f} s, of which its first epoch {first_epoch:.1f} s")
+        contenders = {
+            "trainwise fp32": lambda: bl.trainwise_fit(data, epochs, device=device),
+            "trainwise bf16": lambda: bl.trainwise_fit(data, epochs, device=device, precision="bf16"),
+            "trainwise compile": lambda: bl.trainwise_fit(data, epochs, device=device, compile=True),
+            "trainwise compile + bf16": lambda: bl.trainwise_fit(data, epochs, device=device, compile=True,
+                                                                 precision="bf16"),
+            "hand-written": lambda: bl.hand_loop(data, epochs, device=device),
+        }
+        result = bl.alternate(contenders, repeats)
+    print(bl.format_table(result, "trainwise fp32", f"  {args.rows} rows, {epochs} epochs on {device}; "
+                          "compiled runs after their first compile (later fits reuse the compiled graphs)"))
+    return {"timings": result, "first_compile_fit_s": first, "first_compile_epoch_s": first_epoch}
+
+
+# --------------------------------------------------------------------------- profile
+def run_profile(args: argparse.Namespace, repeats: int) -> dict:
+    from benchmarks import profiling
+
+    if not profiling.available():
+        print("  skipped: pip install py-spy (the `bench` extra)")
+        return {"skipped": "py-spy not installed"}
+    fits = 4 if args.quick else 10
+    import trainwise.loop
+
+    sources = {"trainwise": Path(trainwise.loop.__file__), "hand": Path(bl.__file__)}
+    out = {}
+    for which in ("trainwise", "hand"):
+        snapshot = sources[which].read_text()      # the loop may be edited while we sample: read it now
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(snapshot)
+        samples = profiling.record(which, ["--rows", str(args.rows), "--epochs", str(args.epochs),
+                                           "--threads", str(args.threads), "--repeats", str(fits)])
+        out[which] = profiling.summarize(which, samples, Path(f.name))
+        os.unlink(f.name)
+    names = list(dict.fromkeys([*out["trainwise"]["phases"], *out["hand"]["phases"]]))
+    print(f"  share of sampled time ({fits} fits each, after a warm-up fit; py-spy, 250 Hz)")
+    print(f"  {'phase':<36}{'trainwise':>10}{'hand':>8}")
+    for name in names:
+        print(f"  {name:<36}{100 * out['trainwise']['phases'].get(name, 0):>9.1f}%"
+              f"{100 * out['hand']['phases'].get(name, 0):>7.1f}%")
+    print(f"  samples: trainwise {out['trainwise']['samples']}, hand {out['hand']['samples']}")
+    return out
+
+
+# --------------------------------------------------------------------------- child processes
+def _skip_data_package_init() -> None:
+    """Prototype of a lazy ``trainwise/data/__init__.py`` (PEP 562 ``__getattr__``): register the package
+    without running its ``__init__``, which imports every submodule -- and with them pandas and pyarrow --
+    although the Trainer on tensors needs only ``data.batching``."""
+    import importlib.util
+    import types
+
+    root = Path(importlib.util.find_spec("trainwise").origin).parent
+    package = types.ModuleType("trainwise.data")
+    package.__path__ = [str(root / "data")]
+    sys.modules["trainwise.data"] = package
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size, in MiB.
+
+    ``/proc/self/status`` ``VmHWM`` where there is one: ``getrusage(RUSAGE_SELF).ru_maxrss`` would carry
+    over the parent's peak through fork and exec (Linux keeps it in the signal struct), so a small child
+    of a big benchmark process would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # KiB on Linux
+
+
+
+def child(args: argparse.Namespace) -> int:
+    kind, _, which = args.child.partition(":")
+    if kind == "rss":
+        if which.startswith("trainwise, lazy"):
+            _skip_data_package_init()
+        if which != "hand":
+            import trainwise  # noqa: F401
+        after_import = peak_rss_mb()
+        data = bl.make_data(args.rows)
+        if which.startswith("trainwise"):
+            bl.trainwise_fit(data, args.epochs)
+        else:
+            bl.hand_loop(data, args.epochs)
+        peak = peak_rss_mb()
+        print(json.dumps({"after_import_mb": after_import, "peak_mb": peak, "pandas_loaded": "pandas" in sys.modules}))
+        return 0
+    if kind == "profile":
+        data = bl.make_data(args.rows)
+        fit = (lambda: bl.trainwise_fit(data, args.epochs)) if which == "trainwise" else \
+            (lambda: bl.hand_loop(data, args.epochs))
+        fit()                                          # warm-up: imports, first-call paths
+
+        def measured_fits() -> None:                   # the profile counts samples under this frame only
+            for _ in range(args.repeats or 5):
+                fit()
+
+        measured_fits()
+        return 0
+    raise SystemExit(f"unknown child {args.child!r}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
