@@ -170,6 +170,8 @@ def make_batches(data: Any, batch_size: int, *, shuffle: bool, seed: int, device
     """Accept (X, y) tensors or arrays, a Dataset, or a DataLoader (used as given: under torchrun,
     give it your own sampler)."""
     shard = {"rank": rank, "world_size": world_size}
+    if callable(getattr(data, "epoch", None)):      # already batches (a ParquetStream): used as given
+        return data
     if isinstance(data, DataLoader):
         return LoaderBatches(data, device)
     if isinstance(data, TensorDataset) and len(data.tensors) == 2:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from trainwise.errors import InputError
 __all__ = [
     "MAX_CATEGORIES",
     "CategoricalColumn",
+    "CategoryCounts",
     "NumericColumn",
     "TablePreprocessor",
     "encode_labels",
@@ -73,6 +74,19 @@ class CategoricalColumn:
     categories: tuple[str, ...]
     levels_seen: int
     kind: str = "categorical"
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    """Rows per category of one column, counted elsewhere (e.g. in one pass over a file too big for memory).
+
+    ``counts`` maps each value's text (as :meth:`TablePreprocessor.fit` writes it) to its rows;
+    ``levels_seen`` is the number of distinct values when ``counts`` does not hold them all.
+    """
+
+    name: str
+    counts: Mapping[str, int]
+    levels_seen: int | None = None
 
 
 class TablePreprocessor:
@@ -140,6 +154,30 @@ class TablePreprocessor:
         ranked = sorted(zip(values, counts, strict=True), key=lambda item: (-item[1], item[0]))
         kept = sorted(str(value) for value, _ in ranked[: self.max_categories])
         return CategoricalColumn(name=name, categories=tuple(kept), levels_seen=len(values))
+
+    @classmethod
+    def from_statistics(
+        cls, columns: Sequence[NumericColumn | CategoryCounts], *, max_categories: int = MAX_CATEGORIES
+    ) -> TablePreprocessor:
+        """A fitted preprocessor from statistics gathered without a DataFrame (see
+        :func:`trainwise.data.stream.fit_stream`). Numeric columns are used as given; categories are kept
+        from their counts by :meth:`fit`'s rule: the ``max_categories`` most frequent, ties by value."""
+        pre = cls(max_categories=max_categories)
+        fitted: list[NumericColumn | CategoricalColumn] = []
+        for col in columns:
+            if isinstance(col, NumericColumn):
+                fitted.append(col)
+            elif isinstance(col, CategoryCounts):
+                ranked = sorted(col.counts.items(), key=lambda item: (-item[1], item[0]))  # as in fit
+                kept = sorted(str(value) for value, _ in ranked[:max_categories])
+                seen = len(col.counts) if col.levels_seen is None else col.levels_seen
+                fitted.append(CategoricalColumn(name=col.name, categories=tuple(kept), levels_seen=seen))
+            else:
+                raise TypeError(f"Expected NumericColumn or CategoryCounts, but got {type(col).__name__}")
+        if not fitted:
+            raise ValueError("Expected statistics of at least one column, but got none")
+        pre.columns = fitted
+        return pre
 
     # ---- applying --------------------------------------------------------------------------------
     def transform(self, df: pd.DataFrame, *, source: str = "table") -> np.ndarray:
