@@ -215,9 +215,13 @@ def evaluate(args: Namespace) -> int:
     acc = MetricAccumulator(len(labels), binary_scores=scores is not None)
     acc.update(preds_t, target_t, scores=scores_t)
     metrics = acc.compute(labels=labels, positive=positive)
-    findings = run_detectors([], metrics=metrics, data={"class_counts": counts.tolist(), "labels": labels})
+    thresholds = acc.thresholds(target_recall=0.8) if scores is not None else None
+    if thresholds is not None and args.threshold is not None:
+        thresholds["applied"] = {"rule": f"{args.threshold:g}", "threshold": args.threshold}
+    findings = run_detectors([], metrics=metrics, data={"class_counts": counts.tolist(), "labels": labels},
+                             thresholds=thresholds)
     summary: dict[str, Any] = {"verdict": verdict(findings), "findings": [f.to_dict() for f in findings],
-                               "metrics": metrics, "thresholds": acc.thresholds() if scores is not None else None}
+                               "metrics": metrics, "thresholds": thresholds}
     if args.json:
         emit(args, summary)
     else:
@@ -242,7 +246,7 @@ def diagnose(args: Namespace) -> int:
 
 def _mapping_items(mapping: Any) -> list[tuple[str, str]]:
     columns = mapping.get("columns", mapping) if isinstance(mapping, dict) else {}
-    return [(str(k), str(v)) for k, v in columns.items()] if isinstance(columns, dict) else []
+    return [(str(v), str(k)) for k, v in columns.items()] if isinstance(columns, dict) else []   # key <- column
 
 
 def _require_columns(path: str, table: pd.DataFrame, columns: list[str]) -> None:

@@ -277,8 +277,9 @@ class Trainer:
                     val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
             elif cfg.threshold is not None:
                 thresholds["applied"] = {"rule": f"{cfg.threshold:g}", "threshold": cfg.threshold}
-        run = self._finish(model, state, task, val_metrics, thresholds, train_batches, val_batches, data_info)
-        run.best_epoch, run.restored_epoch = best.epoch, restored
+        run = self._finish(model, state, task, val_metrics, thresholds, train_batches, val_batches, data_info,
+                           restored)
+        run.best_epoch = best.epoch
         return run
 
     def _checkpoint(self, folder: Path | None, state: TrainState, best: Best, *, sums: EpochSums | None = None,
@@ -334,7 +335,8 @@ class Trainer:
         return thresholds
 
     def _finish(self, model: nn.Module, state: TrainState, task: Task, val_metrics: dict | None,
-                thresholds: dict | None, train_batches: Any, val_batches: Any, data_info: dict | None) -> Run:
+                thresholds: dict | None, train_batches: Any, val_batches: Any, data_info: dict | None,
+                restored_epoch: int | None) -> Run:
         history = state.history
         data = {"labels": task.labels, "num_classes": task.num_classes, "positive": task.positive,
                 "n_train": _total(train_batches), "n_val": _total(val_batches) if val_batches is not None else 0}
@@ -343,10 +345,11 @@ class Trainer:
             data["class_counts"] = counts
         if data_info:
             data.update(data_info)
-        findings = diagnose(history, metrics=val_metrics, data=data)
+        findings = diagnose(history, metrics=val_metrics, data=data, restored_epoch=restored_epoch,
+                            thresholds=thresholds)
         return Run(history=history, metrics=val_metrics, findings=findings, verdict=verdict(findings),
                    best_epoch=None, thresholds=thresholds, config=self.config.to_dict(), data=data,
-                   model=model, stop_reason=state.stop_reason, environment=environment(next(iter(
+                   model=model, stop_reason=state.stop_reason, restored_epoch=restored_epoch, environment=environment(next(iter(
                        model.parameters()), torch.empty(0)).device))
 
     # ------------------------------------------------------------------ evaluate

@@ -128,7 +128,7 @@ def _missed(s: ClassStats) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
-def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
+def accuracy_paradox(metrics: Mapping[str, Any], thresholds: Mapping[str, Any] | None = None) -> list[Finding]:
     """Accuracy that says less than it seems: error.
 
     Rule, with ``baseline`` = the majority class's share of the samples (the accuracy of always
@@ -141,7 +141,8 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
 
     Evidence: ``accuracy``, ``baseline``, ``majority_label``, ``skill``, ``minority_label`` (the
     worst-recalled minority class when its recall is under 0.5, else the rarest class),
-    ``minority_recall``, ``minority_share``.
+    ``minority_recall``, ``minority_share``; ``threshold_fix`` when a lower threshold (from
+    ``thresholds``) reaches a useful recall, and the advice then gives its numbers.
     """
     stats = class_stats(metrics)
     total = sum(s.support or 0 for s in stats)
@@ -187,6 +188,11 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
         advice = (f"Judge it by recall, precision and F1 of {class_phrase(shown.label)} and by balanced "
                   "accuracy; try class weights or resampling"
                   + (", and a lower decision threshold." if len(stats) == 2 else "."))
+        fix = threshold_fix(thresholds) if len(stats) == 2 else None
+        if fix is not None:
+            advice = (f"Judge it by recall, precision and F1 of {class_phrase(shown.label)}, not accuracy. "
+                      f"Try class weights or {_fix_text(fix)}.")
+            evidence["threshold_fix"] = fix
     else:
         worse = "does worse than" if accuracy < baseline else "adds little to"
         message = seen + f": the model {worse} a constant guess and is not ready."
@@ -195,7 +201,28 @@ def accuracy_paradox(metrics: Mapping[str, Any]) -> list[Finding]:
     return [Finding("accuracy_paradox", Severity.ERROR, message, advice, None, evidence)]
 
 
-def low_recall(metrics: Mapping[str, Any]) -> list[Finding]:
+def threshold_fix(thresholds: Mapping[str, Any] | None) -> dict | None:
+    """The operating point that a lower decision threshold reaches (binary tasks with scores), from the
+    ``thresholds`` of a run or an evaluation: the ``recall@R`` entry, when it lies below the threshold in
+    use and reaches at least 50% recall. None otherwise."""
+    if not thresholds:
+        return None
+    applied = thresholds.get("applied") or {}
+    current = applied.get("threshold") or 0.5
+    for key, choice in thresholds.items():
+        if key.startswith("recall@") and choice and choice.get("threshold") is not None:
+            if choice["threshold"] < current and choice["recall"] >= 0.5:
+                return {"from": current, **choice}
+    return None
+
+
+def _fix_text(fix: Mapping[str, Any]) -> str:
+    return (f"lower the decision threshold ({fix['from']:g} → {fix['threshold']:.3g} reaches "
+            f"{_pct(fix['recall'])} recall at {_pct(fix['precision'])} precision on the validation data; "
+            f"`--threshold recall={fix['recall']:.2g}` applies it)")
+
+
+def low_recall(metrics: Mapping[str, Any], thresholds: Mapping[str, Any] | None = None) -> list[Finding]:
     """A judged class the model rarely finds.
 
     Rule: recall < 0.5 → warning; recall < 0.3 → error. Judged classes: the positive class in a
@@ -220,6 +247,11 @@ def low_recall(metrics: Mapping[str, Any]) -> list[Finding]:
     advice = ("Weight the loss by class (or oversample the class), lower the decision threshold for it, "
               "and check that its training examples are labelled right.")
     evidence = {"label": worst.label, "recall": worst.recall, "classes": rows}
+    fix = threshold_fix(thresholds) if metrics.get("positive_label") is not None else None
+    if fix is not None:                      # a reachable threshold fixes it: say so, with the numbers
+        advice = (f"Try class weights (--class-weights balanced) or {_fix_text(fix)}; check that the class's "
+                  "training examples are labelled right.")
+        evidence["threshold_fix"] = fix
     return [Finding("low_recall", severity, message, advice, None, evidence)]
 
 
@@ -326,7 +358,9 @@ def class_imbalance_from_metrics(metrics: Mapping[str, Any]) -> list[Finding]:
     return class_imbalance([s.support or 0 for s in stats], [s.label for s in stats])
 
 
-def classification_findings(metrics: Mapping[str, Any]) -> list[Finding]:
-    """Every metrics detector above except class_imbalance (which prefers the training counts)."""
-    return [*accuracy_paradox(metrics), *low_recall(metrics), *low_precision(metrics),
+def classification_findings(metrics: Mapping[str, Any],
+                            thresholds: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Every metrics detector above except class_imbalance (which prefers the training counts).
+    ``thresholds`` (binary tasks with scores) lets the advice name the threshold that fixes low recall."""
+    return [*accuracy_paradox(metrics, thresholds), *low_recall(metrics, thresholds), *low_precision(metrics),
             *precision_recall_gap(metrics)]

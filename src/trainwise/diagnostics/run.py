@@ -28,7 +28,8 @@ _AFTER_NO_PROGRESS = {"overfitting", "not_converged", "val_loss_below_train"}
 def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
              metrics: Mapping[str, Any] | None = None,
              data: Mapping[str, Any] | None = None,
-             restored_epoch: int | None = None) -> list[Finding]:
+             restored_epoch: int | None = None,
+             thresholds: Mapping[str, Any] | None = None) -> list[Finding]:
     """All findings about a run, errors first.
 
     ``history``: the per-epoch records (keys may be missing or ``None``), or a path that
@@ -37,6 +38,8 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     The class counts and the number of classes give the chance-level losses that ``no_progress`` and
     ``lr_too_high`` compare against. ``restored_epoch``: the epoch whose weights the run ended with when
     the loop restored the best ones; overfitting that those weights predate is reported as info.
+    ``thresholds``: the binary threshold choices of a run or an evaluation (``recall@0.8``...), so advice
+    about low recall can name the threshold that fixes it.
     """
     if isinstance(history, (str, os.PathLike)):
         return diagnose_path(history)[0]
@@ -61,7 +64,7 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     findings += gradients.exploding_gradients(history) + gradients.vanishing_gradients(history)
 
     if metrics:
-        findings += classification.classification_findings(metrics)
+        findings += classification.classification_findings(metrics, thresholds)
     if data.get("class_counts"):
         findings += classification.class_imbalance(data["class_counts"], data.get("labels"))
     elif metrics:
@@ -84,14 +87,16 @@ def diagnose_path(path: str | os.PathLike[str]) -> tuple[list[Finding], dict[str
     """
     records, info = read_history(path)
     summary = _summary_next_to(Path(info["path"]))
-    metrics = data = restored = None
+    metrics = data = restored = thresholds = None
     if summary is not None:
         info["summary"] = str(summary[0])
         content = summary[1]
         metrics = content.get("metrics") if isinstance(content.get("metrics"), dict) else None
         data = content.get("data") if isinstance(content.get("data"), dict) else None
         restored = content.get("restored_epoch") if isinstance(content.get("restored_epoch"), int) else None
-    return diagnose(records, metrics=metrics, data=data, restored_epoch=restored), info, records
+        thresholds = content.get("thresholds") if isinstance(content.get("thresholds"), dict) else None
+    return (diagnose(records, metrics=metrics, data=data, restored_epoch=restored, thresholds=thresholds),
+            info, records)
 
 
 def _summary_next_to(file: Path) -> tuple[Path, dict[str, Any]] | None:
