@@ -86,7 +86,7 @@ def test_empty_file(tmp_path):
 def test_header_only_file(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("a,b,y\n")
-    assert _bad(path, "empty") == "data.csv: the table is empty (0 rows)."
+    assert _bad(path, "empty") == "data.csv: the table is empty (0 rows); add data rows."
 
 
 def test_blank_lines_only(tmp_path):

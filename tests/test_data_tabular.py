@@ -162,7 +162,7 @@ def test_one_class_only():
 
 
 def test_empty_table():
-    assert _bad("empty", _table().iloc[:0], "y") == "data.csv: the table is empty (0 rows)."
+    assert _bad("empty", _table().iloc[:0], "y") == "data.csv: the table is empty (0 rows); add data rows."
 
 
 def test_nan_in_target_says_how_many_rows():

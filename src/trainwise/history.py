@@ -140,7 +140,7 @@ def _resolve(path: Path) -> Path:
             f"{path}: folder holds none of {', '.join(FOLDER_FILES)}; pass the log file itself"
         )
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
+        raise InputError(f"{path}: no such file or folder; check the path")
     return path
 
 

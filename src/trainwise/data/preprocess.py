@@ -114,7 +114,7 @@ class TablePreprocessor:
         if not columns:
             raise InputError(f"{source}: no feature columns; a classifier needs at least one.")
         if len(df) == 0:
-            raise InputError(f"{source}: the table is empty (0 rows).")
+            raise InputError(f"{source}: the table is empty (0 rows); add data rows.")
         fitted: list[NumericColumn | CategoricalColumn] = []
         for name in columns:
             series = df[name]

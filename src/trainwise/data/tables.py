@@ -47,8 +47,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``path`` into a DataFrame with a fresh 0-based ``RangeIndex``.
 
     The format comes from the file name: ``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.parquet``,
-    ``.pq``. A missing file, an unknown suffix, an empty or header-only file, bytes that are not a table,
-    a truncated Parquet file and duplicate column names each raise :class:`InputError`.
+    ``.pq``. A missing or unreadable file, an unknown suffix, an empty or header-only file, bytes that are
+    not a table, a truncated Parquet file and duplicate column names each raise :class:`InputError`.
     """
     path = Path(path)
     name = path.name
@@ -63,7 +63,10 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a file; pass the table's file.")
     if path.stat().st_size == 0:
-        raise InputError(f"{name}: the file is empty (0 bytes).")
+        raise InputError(
+            f"{name}: the file is empty (0 bytes); export the table again, with a header row and data rows."
+        )
+    _check_readable(path)
 
     if suffix in (".parquet", ".pq"):
         df = _read_parquet(path)
@@ -79,7 +82,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     _refuse_duplicates(df.columns, name)
     if len(df) == 0:
-        raise InputError(f"{name}: the table is empty (0 rows).")
+        raise InputError(f"{name}: the table is empty (0 rows); add data rows.")
     return df.reset_index(drop=True)
 
 
@@ -100,7 +103,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except InputError:
         raise
     except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for a bad file
-        raise InputError(f"{path.name}: cannot read as Parquet: {_reason(exc)}.") from exc
+        raise InputError(
+            f"{path.name}: cannot read as Parquet: {_reason(exc)}; the file is damaged or not Parquet: export it again."
+        ) from exc
 
 
 def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
@@ -108,7 +113,7 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep=sep, engine="pyarrow")
     except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path.name}: the file holds no header and no rows.") from exc
+        raise InputError(f"{path.name}: the file holds no header and no rows; export the table again.") from exc
     except Exception as exc:  # pyarrow is stricter than the C engine: let the C engine try
         log.debug("pyarrow could not parse %s (%s); retrying with the C engine", path, exc)
     else:
@@ -124,7 +129,20 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
             "save it as UTF-8 CSV."
         ) from exc
     except Exception as exc:  # ParserError, EmptyDataError, OSError from a bad gzip stream, ...
-        raise InputError(f"{path.name}: cannot read as {kind}: {_reason(exc)}.") from exc
+        raise InputError(f"{path.name}: cannot read as {kind}: {_reason(exc)}; fix the file or export it again.") from exc
+
+
+def _check_readable(path: Path) -> None:
+    """Refuse a file the user may not read before any parser does (their messages blame the format)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        raise InputError(
+            f"{path}: permission denied; make the file readable (e.g. chmod u+r) or copy it somewhere readable."
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open it ({exc.strerror or exc}); check the path and the file.") from None
+    os.close(fd)
 
 
 def _has_bytes(df: pd.DataFrame) -> bool:

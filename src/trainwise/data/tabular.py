@@ -17,12 +17,21 @@ import pandas as pd
 import torch
 
 from trainwise.data.fingerprint import duplicate_rows
-from trainwise.data.preprocess import TablePreprocessor, encode_labels, nested_message, positive_index
+from trainwise.data.preprocess import (
+    MAX_CATEGORIES,
+    TablePreprocessor,
+    _is_numeric,
+    _refuse_numbers_with_typos,
+    _text_codes,
+    encode_labels,
+    nested_message,
+    positive_index,
+)
 from trainwise.data.split import stratified_split
 from trainwise.data.tables import name_list, row_list
 from trainwise.errors import InputError
 
-__all__ = ["TabularData", "prepare_tabular"]
+__all__ = ["TabularData", "check_flat", "prepare_tabular"]
 
 
 @dataclass
@@ -130,9 +139,9 @@ def prepare_tabular(
                 f"{val_source}: missing columns of the training file {source}: {name_list(absent)}; add them."
             )
 
-    _check_flat(train_df, [*features, target], source)
+    check_flat(train_df, [*features, target], source)
     if val_df is not None:
-        _check_flat(val_df, [*features, target], val_source)
+        check_flat(val_df, [*features, target], val_source)
     codes, labels = encode_labels(train_df[target], source=source)
     if len(labels) < 2:
         raise InputError(
@@ -164,11 +173,12 @@ def prepare_tabular(
     if val_df is None:
         train_rows, val_rows = stratified_split(codes, val_fraction, seed)
         if val_rows.size == 0:
-            if len(labels) == len(train_df) and len(labels) > 2:  # every row its own class
+            if len(labels) == len(train_df) >= 20:  # every row its own class: numbers to predict, or ids
+                binned = " (or bin the numbers into classes)" if _is_numeric(train_df[target]) else ""
                 raise InputError(
                     f"{source}: target column {target!r} has a different value in each of its {len(labels)} "
                     "rows, so no class has 2 rows to split; trainwise trains classifiers: pass a column of "
-                    "class labels with --target (or bin the numbers into classes)."
+                    f"class labels with --target{binned}."
                 )
             raise InputError(
                 f"{source}: too few rows to split off a validation set ({len(train_df)} rows, no class with "
@@ -220,10 +230,10 @@ def _check_table(df: pd.DataFrame, source: str) -> None:
     if duplicated:
         raise InputError(f"{source}: duplicate column names {name_list(duplicated)}; rename them so each is unique.")
     if len(df) == 0:
-        raise InputError(f"{source}: the table is empty (0 rows).")
+        raise InputError(f"{source}: the table is empty (0 rows); add data rows.")
 
 
-def _check_flat(df: pd.DataFrame, columns: list[str], source: str) -> None:
+def check_flat(df: pd.DataFrame, columns: list[str], source: str) -> None:
     """Refuse cells that are lists, dicts or arrays (nested Parquet columns) before anything hashes them."""
     for name in columns:
         series = df[name]
@@ -237,13 +247,16 @@ def _check_flat(df: pd.DataFrame, columns: list[str], source: str) -> None:
 
 def _no_target_message(df: pd.DataFrame, target: str, source: str) -> str:
     columns = [str(c) for c in df.columns]
-    close = difflib.get_close_matches(str(target), columns, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    folded = {c.casefold(): c for c in reversed(columns)}  # first column of each case-folded name
+    close = difflib.get_close_matches(str(target).casefold(), list(folded), n=1)  # 'Y' is close to 'y'
+    hint = f" Did you mean {folded[close[0]]!r}?" if close else ""
     return f"{source}: no column {target!r} (columns: {name_list(columns)}). Pass one of them with --target.{hint}"
 
 
 def _check_features(df: pd.DataFrame, features: list[str], source: str) -> None:
-    """Refuse all-empty feature columns and infinities, naming rows of the whole table (before a split)."""
+    """Refuse all-empty feature columns, infinities and numbers with typos, naming rows of the whole table
+    (before a split: a typo that lands among the validation rows would otherwise leave the training rows
+    all numbers, and the column would be one-hot encoded as 50 arbitrary numbers)."""
     for name in features:
         series = df[name]
         missing = series.isna().to_numpy()
@@ -251,6 +264,11 @@ def _check_features(df: pd.DataFrame, features: list[str], source: str) -> None:
             raise InputError(
                 f"{source}: column {name!r} is empty in every row; drop it, it carries no information."
             )
+        if not _is_numeric(series):  # the preprocessor's rule, on every row of the file
+            codes, values = _text_codes(series, source=source)
+            if len(values) > MAX_CATEGORIES:
+                counts = np.bincount(codes[codes >= 0], minlength=len(values))
+                _refuse_numbers_with_typos(name, codes, values, counts, source)
         if pd.api.types.is_float_dtype(series):
             infinite = np.isinf(series.to_numpy(dtype=np.float64, na_value=np.nan))
             if infinite.any():
