@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from trainwise.commands_optim import add_compare_arguments, add_lrfind_arguments
+from trainwise.commands_stream import add_stream_arguments
 from trainwise.errors import InputError
 
 log = logging.getLogger("trainwise")
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="train an MLP on a table and judge the run")
     _add_training(fit)
+    add_stream_arguments(fit)
 
     ev = sub.add_parser("evaluate", help="metrics and findings for predictions made by any model")
     ev.add_argument("file")

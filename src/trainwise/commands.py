@@ -26,6 +26,7 @@ from trainwise.data import (
     prepare_tabular,
     read_table,
 )
+from trainwise.data.stream import StreamData
 from trainwise.diagnostics import diagnose as run_detectors
 from trainwise.diagnostics import diagnose_path, verdict
 from trainwise.errors import InputError
@@ -119,13 +120,16 @@ def report(args: Namespace) -> int:
     return 0
 
 
-def prepare_data(args: Namespace) -> TabularData:
+def prepare_data(args: Namespace) -> TabularData | StreamData:
     """Read the table(s) and split them (preprocessing fitted on training rows only): `fit`, `compare`
     and `lr-find` share this."""
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, but got {args.seed}.")
     if not 0 <= args.dropout < 1:
         raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
+    if getattr(args, "stream", False):
+        from trainwise.commands_stream import prepare_stream_data
+        return prepare_stream_data(args)
     table = read_table(args.data)
     val_table = read_table(args.val) if args.val else None
     return prepare_tabular(table, args.target, val_df=val_table, val_fraction=args.val_fraction, seed=args.seed,

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import argparse
 from argparse import Namespace
-from collections.abc import Sequence
-
-import torch
 
 from trainwise import distributed
-from trainwise.callbacks import Callback
-from trainwise.config import TrainConfig, resolve_device
+from trainwise.config import resolve_device
 from trainwise.data.stream import SHUFFLE_ROWS, StreamData, prepare_stream
-from trainwise.errors import InputError
-from trainwise.loop import Run, Trainer
-from trainwise.models import mlp
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,23 +28,11 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {SHUFFLE_ROWS})")
 
 
-def prepare_data(args: Namespace) -> StreamData:
-    """The training and validation streams of ``args.data`` (and ``args.val``), on the device the run uses."""
-    if args.seed < 0:
-        raise InputError(f"--seed must be >= 0, but got {args.seed}.")
-    if not 0 <= args.dropout < 1:
-        raise InputError(f"--dropout must be in [0, 1), but got {args.dropout}.")
+def prepare_stream_data(args: Namespace) -> StreamData:
+    """The training and validation streams of ``args.data`` (and ``args.val``), on the device the run uses.
+    `commands.prepare_data` checks the shared options and calls this for ``--stream``."""
     world = distributed.setup()
     return prepare_stream(args.data, args.target, val_path=args.val, val_fraction=args.val_fraction, seed=args.seed,
                           batch_size=args.batch_size, positive=args.positive, shuffle_rows=args.shuffle_rows,
                           device=resolve_device(world.device(args.device)), rank=world.rank,
                           world_size=world.size, source=args.data, val_source=args.val)
-
-
-def fit_stream_table(data: StreamData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32),
-                     dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
-    """Seed, build the MLP (the seed fixes its initial weights), and fit on the streams: `fit_table`'s twin."""
-    torch.manual_seed(config.seed)
-    model = mlp(data.train.num_features, len(data.labels), hidden=hidden, dropout=dropout)
-    trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive)
-    return trainer.fit(model, data.train, data.val, data_info=data.describe(), resume=resume)

@@ -34,7 +34,7 @@ from trainwise.checkpoint import (
     set_rng_state,
 )
 from trainwise.config import TrainConfig, resolve_device
-from trainwise.data.batching import LoaderBatches, TensorBatches, make_batches
+from trainwise.data.batching import make_batches
 from trainwise.diagnostics import diagnose, verdict
 from trainwise.errors import InputError
 from trainwise.metrics import MetricAccumulator
@@ -401,11 +401,11 @@ class Trainer:
             raise InputError(f"the model returned shape {tuple(out.shape)}; a classifier returns [N, C] logits "
                              "(or [N] / [N, 1] for a binary task).")
         for name, batches in (("train", train), ("val", val)):
-            if isinstance(batches, TensorBatches):
-                top = int(batches.all_y.max())
-                if top >= num_classes:
-                    raise InputError(f"{name}: label {top} is out of range for a model with {num_classes} "
-                                     f"outputs; labels must be 0..{num_classes - 1}.")
+            counts = batches.label_counts(num_classes) if batches is not None else None
+            if counts is not None and len(counts) > num_classes:
+                top = len(counts) - 1
+                raise InputError(f"{name}: label {top} is out of range for a model with {num_classes} "
+                                 f"outputs; labels must be 0..{num_classes - 1}.")
         labels = self.labels or [str(i) for i in range(num_classes)]
         if len(labels) != num_classes:
             raise InputError(f"{len(labels)} labels were given for a model with {num_classes} classes.")
@@ -449,10 +449,11 @@ class Trainer:
         if cw is None or train is None:
             return None
         if cw == "balanced":
-            if not isinstance(train, TensorBatches):
-                raise InputError("class_weights='balanced' needs in-memory training data; "
-                                 "pass one weight per class instead.")
-            counts = torch.bincount(train.all_y, minlength=task.num_classes).to(torch.float32)
+            counts = train.label_counts(task.num_classes)
+            if counts is None:
+                raise InputError("class_weights='balanced' needs the training labels counted (in-memory or "
+                                 "streamed data); with a DataLoader, pass one weight per class instead.")
+            counts = counts.to(torch.float32)
             return (counts.sum() / (task.num_classes * counts.clamp(min=1))).to(device)
         if len(cw) != task.num_classes:
             raise InputError(f"class_weights has {len(cw)} values for {task.num_classes} classes.")
@@ -521,13 +522,9 @@ def _grad(p: torch.Tensor) -> torch.Tensor:
 
 
 def _class_counts(num_classes: int, train: Any, val: Any) -> list[int] | None:
-    """Rows per class over training and validation data held in memory (one read, after training)."""
-    if not isinstance(train, TensorBatches) or isinstance(val, LoaderBatches):
-        return None
-    counts = torch.bincount(train.all_y.cpu(), minlength=num_classes)
-    if val is not None:
-        counts = counts + torch.bincount(val.all_y.cpu(), minlength=num_classes)
-    return counts.tolist()
+    """Rows per class over training and validation data, when their labels are known without a pass."""
+    parts = [b.label_counts(num_classes) for b in (train, val) if b is not None]
+    return None if any(p is None for p in parts) else sum(parts).tolist()
 
 
 def _total(batches: Any) -> int | None:

@@ -9,15 +9,20 @@ import torch
 from trainwise.callbacks import Callback
 from trainwise.config import TrainConfig
 from trainwise.data import TabularData
+from trainwise.data.stream import StreamData
 from trainwise.loop import Run, Trainer
 from trainwise.models import mlp
 
 
-def fit_table(data: TabularData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32), dropout: float = 0.1,
-              callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
-    """Seed, build the MLP (the seed fixes its initial weights), and fit on the prepared split."""
+def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32),
+              dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
+    """Seed, build the MLP (the seed fixes its initial weights), and fit on the prepared split: a table
+    in memory, or Parquet streams (``--stream``)."""
+    if isinstance(data, StreamData):
+        train, val, features = data.train, data.val, data.train.num_features
+    else:
+        train, val, features = (data.X_train, data.y_train), (data.X_val, data.y_val), data.X_train.shape[1]
     torch.manual_seed(config.seed)
-    model = mlp(data.X_train.shape[1], len(data.labels), hidden=hidden, dropout=dropout)
+    model = mlp(features, len(data.labels), hidden=hidden, dropout=dropout)
     trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive)
-    return trainer.fit(model, (data.X_train, data.y_train), (data.X_val, data.y_val), data_info=data.describe(),
-                       resume=resume)
+    return trainer.fit(model, train, val, data_info=data.describe(), resume=resume)

@@ -55,6 +55,10 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
 
+    def label_counts(self, num_classes: int) -> torch.Tensor:
+        """Rows per class over all ranks (longer than ``num_classes`` when a label is out of range)."""
+        return torch.bincount(self.all_y.cpu(), minlength=num_classes)
+
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
         bs = self.batch_size
         if not self.shuffle:
@@ -103,6 +107,10 @@ class LoaderBatches:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def label_counts(self, num_classes: int) -> None:
+        """Unknown without a pass over the loader."""
+        return None
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
         generator = getattr(self.loader, "generator", None)

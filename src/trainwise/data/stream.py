@@ -474,6 +474,11 @@ class ParquetStream:
         return (f"ParquetStream({self.source!r}, {'train' if self.shuffle else 'eval'}, rank {self.rank}/"
                 f"{self.world_size}, {self.num_samples} of {self.total_samples} rows, batch {self.batch_size})")
 
+    def label_counts(self, num_classes: int) -> torch.Tensor:
+        """Rows per class over all ranks, as `TensorBatches.label_counts` gives them."""
+        counts = torch.tensor(self.class_counts, dtype=torch.long)
+        return torch.cat([counts, counts.new_zeros(max(0, num_classes - len(counts)))])
+
     @property
     def class_counts(self) -> list[int]:
         """Rows per class on this side of the file, over all ranks."""
