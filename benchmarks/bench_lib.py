@@ -58,12 +58,17 @@ def make_data(rows: int = 50_000, features: int = FEATURES, *, val_fraction: flo
     return Data(X[n_val:].contiguous(), y[n_val:].contiguous(), X[:n_val].contiguous(), y[:n_val].contiguous())
 
 
-def make_model(features: int = FEATURES, seed: int = SEED) -> nn.Module:
-    """``trainwise.models.mlp(features, 2)``, built here so the hand-written loop's process need not import
-    trainwise (its peak RSS is compared with trainwise's): Linear-ReLU-Dropout(0.1) x (64, 32), then 2 logits."""
+def make_model(features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32)) -> nn.Module:
+    """``trainwise.models.mlp(features, 2, hidden)``, built here so the hand-written loop's process need not
+    import trainwise (its peak RSS is compared with trainwise's): Linear-ReLU-Dropout(0.1) per hidden
+    width, then 2 logits."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(features, 64), nn.ReLU(), nn.Dropout(0.1),
-                         nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 2))
+    layers: list[nn.Module] = []
+    width = features
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(0.1)]
+        width = size
+    return nn.Sequential(*layers, nn.Linear(width, 2))
 
 
 # --------------------------------------------------------------------------- (a) the hand-written loop
@@ -296,9 +301,10 @@ def alternate(contenders: dict[str, Callable[[], object]], repeats: int, *, warm
 def format_table(result: dict, baseline: str, title: str = "") -> str:
     """Medians and ratios, CPU time first (the figure a shared machine disturbs least), then wall time."""
     lines = [title] if title else []
-    lines.append(f"  {'':<24}{'cpu median s':>13}{'ratio':>7}{'wall median s':>15}{'ratio':>7}")
+    w = max(len(name) for name in result) + 2
+    lines.append(f"  {'':<{w}}{'cpu median s':>13}{'ratio':>7}{'wall median s':>15}{'ratio':>7}")
     for name, r in result.items():
         mark = "   (baseline)" if name == baseline else ""
-        lines.append(f"  {name:<24}{r['cpu']['median_s']:>13.3f}{r['cpu']['ratio']:>7.2f}"
+        lines.append(f"  {name:<{w}}{r['cpu']['median_s']:>13.3f}{r['cpu']['ratio']:>7.2f}"
                      f"{r['wall']['median_s']:>15.3f}{r['wall']['ratio']:>7.2f}{mark}")
     return "\n".join(lines)

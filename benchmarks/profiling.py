@@ -72,7 +72,7 @@ def summarize(which: str, samples: list[tuple[list[str], int]], source: Path) ->
     outside = 0
     total = 0
     for stack, count in samples:
-        if not any(frame.startswith("measured_fits ") for frame in stack):
+        if not any("measured_fits (" in frame for frame in stack):
             continue
         total += count
         for frame in stack:

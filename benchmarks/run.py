@@ -135,13 +135,13 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
     contenders = {
         "(a) hand-written": keep("hand", lambda: bl.hand_loop(data, epochs, device=device)),
         "(b) trainwise": keep("trainwise", lambda: bl.trainwise_fit(data, epochs, device=device)),
-        "(d) DataLoader loop": keep("dataloader", lambda: bl.dataloader_loop(data, epochs, device=device)),
     }
     if bl.lightning_available():
         bl.quiet_lightning()
         contenders["(c) Lightning+torchmetrics"] = keep("lightning", lambda: bl.lightning_fit(data, epochs, device=device))
     else:
         print("  (c) skipped: pip install lightning torchmetrics (the `bench` extra)")
+    contenders["(d) DataLoader loop"] = keep("dataloader", lambda: bl.dataloader_loop(data, epochs, device=device))
     result = bl.alternate(contenders, repeats)
     print(bl.format_table(result, "(a) hand-written",
                           f"  {args.rows} rows x {bl.FEATURES} features, {epochs} epochs, Adam, batch {bl.BATCH_SIZE}, "
@@ -176,9 +176,26 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
         us = r["cpu"]["us_per_step"]
         print(f"  {name:<40}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{us - base:>10.1f}{r['wall']['ratio']:>12.3f}")
 
+    wide = (512, 256)
+    wide_steps = oh.paired_steps({"hand-written step": oh.HandStep(hidden=wide),
+                                  "trainwise step": oh.TrainwiseStep(hidden=wide),
+                                  "proposed: DeferredSums + mean loss": oh.ProposedStep(hidden=wide, deferred=True,
+                                                                                        mean_loss=True)},
+                                 data, blocks=blocks // 2)
+    print(f"  the same steps with a wider MLP (hidden {wide}): the extra cost is per step, not per FLOP")
+    for name, r in wide_steps.items():
+        us = r["cpu"]["us_per_step"]
+        print(f"  {name:<40}{us:>12.1f}{r['cpu']['ratio']:>7.3f}"
+              f"{us - wide_steps['hand-written step']['cpu']['us_per_step']:>10.1f}{r['wall']['ratio']:>12.3f}")
+
     model = bl.make_model()
-    val = bl.alternate({"hand-written validation": lambda: oh.hand_validation(model, data),
-                        "trainwise validation": lambda: oh.trainwise_validation(model, data)}, repeats * 5)
+    val = bl.alternate({
+        "hand-written validation": lambda: oh.hand_validation(model, data),
+        "trainwise validation": lambda: oh.trainwise_validation(model, data),
+        "  scores by sigmoid(l1 - l0)": lambda: oh.trainwise_validation(model, data, scores="sigmoid"),
+        "  no score histograms": lambda: oh.trainwise_validation(model, data, scores="none"),
+        "  no histograms, history keys only": lambda: oh.trainwise_validation(model, data, scores="none", full=False),
+    }, repeats * 5)
     print(bl.format_table(val, "hand-written validation", f"  one validation pass ({len(data.X_val)} rows)"))
 
     # per-fit costs outside the epochs: checks of the input, task inference, findings, thresholds
@@ -191,20 +208,28 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
     print(f"  per fit, outside the epochs (wall): {1000 * fixed:.1f} ms")
 
     # the whole fit's ratio, rebuilt from the parts
-    n_steps = -(-len(data.X_train) // bl.BATCH_SIZE) * args.epochs
-    val_hand, val_tw = (val[k]["cpu"]["median_s"] for k in ("hand-written validation", "trainwise validation"))
+    epochs = args.epochs
+    n_steps = -(-len(data.X_train) // bl.BATCH_SIZE) * epochs
+    val_s = {name: r["cpu"]["median_s"] for name, r in val.items()}
+    lean_val = (epochs - 1) * val_s["  no histograms, history keys only"] + val_s["trainwise validation"]
 
-    def fit_ratio(step_name: str, val_s: float, fixed_s: float) -> float:
+    def fit_ratio(step_name: str, val_total: float) -> float:
         us = steps[step_name]["cpu"]["us_per_step"]
-        return (n_steps * us * 1e-6 + args.epochs * val_s + fixed_s) / (n_steps * base * 1e-6 + args.epochs * val_hand)
+        return ((n_steps * us * 1e-6 + val_total + fixed)
+                / (n_steps * base * 1e-6 + epochs * val_s["hand-written validation"]))
 
-    estimate = {"today": fit_ratio("trainwise step", val_tw, fixed),
-                "proposed step (DeferredSums + mean loss)": fit_ratio("proposed: DeferredSums + mean loss", val_tw, fixed),
-                "proposed step, validation as cheap as the hand loop's": fit_ratio(
-                    "proposed: DeferredSums + mean loss", val_hand, fixed)}
-    print("  the fit's ratio rebuilt from the parts (steps x step cost + epochs x validation + per-fit): "
-          + "; ".join(f"{k} {v:.3f}" for k, v in estimate.items()))
-    return {"steps": steps, "validation": val, "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
+    deferred = "proposed: DeferredSums + mean loss"
+    estimate = {
+        "today": fit_ratio("trainwise step", epochs * val_s["trainwise validation"]),
+        "step: LazySums + mean loss": fit_ratio("proposed: LazySums + mean loss", epochs * val_s["trainwise validation"]),
+        "step: DeferredSums + mean loss": fit_ratio(deferred, epochs * val_s["trainwise validation"]),
+        "step: DeferredSums + mean loss; histograms in the last epoch only": fit_ratio(deferred, lean_val),
+    }
+    print("  the fit's ratio to the hand-written loop, rebuilt from the parts "
+          "(steps x step cost + validation passes + per-fit cost):")
+    for name, value in estimate.items():
+        print(f"    {name:<70}{value:.3f}")
+    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val, "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
             "fit_ratio_estimates": estimate, "blocks": blocks, "steps_per_fit": n_steps}
 
 
@@ -212,18 +237,18 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
 def run_rss(args: argparse.Namespace, repeats: int) -> dict:
     kinds = ("hand", "hand+import-trainwise", "trainwise", "trainwise, lazy trainwise.data (prototype)")
     out = {}
-    for rows in (args.rows, 200_000 if args.quick else 1_000_000):
+    for rows, epochs in ((args.rows, args.epochs), (200_000 if args.quick else 1_000_000, 1)):
         runs: dict[str, list[dict]] = {k: [] for k in kinds}
         for r in range(3):
             for kind in (kinds if r % 2 == 0 else kinds[::-1]):
                 cmd = [sys.executable, __file__, "--child", f"rss:{kind}", "--rows", str(rows),
-                       "--epochs", str(args.epochs), "--threads", str(args.threads)]
+                       "--epochs", str(epochs), "--threads", str(args.threads)]
                 result = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 runs[kind].append(json.loads(result.strip().splitlines()[-1]))
         med = {k: {key: statistics.median(run[key] for run in v) for key in ("after_import_mb", "peak_mb")}
                for k, v in runs.items()}
         base = med["hand"]["peak_mb"]
-        print(f"  {'fresh process, ' + format(rows, ',') + ' rows, ' + str(args.epochs) + ' epochs':<48}"
+        print(f"  {'fresh process, ' + format(rows, ',') + ' rows, ' + str(epochs) + ' epoch(s)':<48}"
               f"{'after imports MB':>17}{'peak MB':>10}{'ratio':>8}")
         for k, v in med.items():
             print(f"  {k:<48}{v['after_import_mb']:>17.0f}{v['peak_mb']:>10.0f}{v['peak_mb'] / base:>8.3f}")
@@ -277,7 +302,7 @@ def run_ingest(args: argparse.Namespace, repeats: int) -> dict:
     from benchmarks import tables_bench as tb
 
     rows = 200_000 if args.quick else 1_000_000
-    rounds = 2 if args.quick else 3
+    rounds = 2 if args.quick else 5
     result: dict[str, object] = {"rows": rows, "columns": len(tb.FEATURES) + 1}
     with tempfile.TemporaryDirectory() as tmp:
         paths = tb.write_files(tb.make_table(rows), Path(tmp))
@@ -356,7 +381,7 @@ def run_profile(args: argparse.Namespace, repeats: int) -> dict:
     if not profiling.available():
         print("  skipped: pip install py-spy (the `bench` extra)")
         return {"skipped": "py-spy not installed"}
-    fits = 4 if args.quick else 10
+    fits = 4 if args.quick else 16
     import trainwise.loop
 
     sources = {"trainwise": Path(trainwise.loop.__file__), "hand": Path(bl.__file__)}

@@ -41,23 +41,27 @@ def write_files(df: pd.DataFrame, folder: Path) -> dict[str, Path]:
     return paths
 
 
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor of ``array``, copied only when it is read-only (pandas' copy-on-write views are)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def _from_pandas(df: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.from_numpy(df[FEATURES].to_numpy(dtype=np.float32)),
-            torch.from_numpy(df[TARGET].to_numpy(dtype=np.int64)))
+    return _tensor(df[FEATURES].to_numpy(dtype=np.float32)), _tensor(df[TARGET].to_numpy(dtype=np.int64))
 
 
 def _from_arrow(table: pa.Table) -> tuple[torch.Tensor, torch.Tensor]:
     X = np.empty((table.num_rows, len(FEATURES)), dtype=np.float32)
     for j, name in enumerate(FEATURES):
         X[:, j] = table.column(name).to_numpy()
-    return torch.from_numpy(X), torch.from_numpy(table.column(TARGET).to_numpy().astype(np.int64))
+    return torch.from_numpy(X), _tensor(table.column(TARGET).to_numpy().astype(np.int64))
 
 
 def _from_polars(df) -> tuple[torch.Tensor, torch.Tensor]:
     import polars as pl
 
     X = df.select(pl.col(FEATURES).cast(pl.Float32)).to_numpy()
-    return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(df[TARGET].to_numpy().astype(np.int64))
+    return _tensor(np.ascontiguousarray(X)), _tensor(df[TARGET].to_numpy().astype(np.int64))
 
 
 def polars_available() -> bool:
