@@ -74,6 +74,7 @@ def d(tmp_path_factory) -> Path:
     (d / "folder.csv").mkdir()
     (d / "table.xlsx").write_text("amount,y\n1,0\n")
     good.to_csv(d / "locked.csv", index=False)
+    good.rename(columns={"city": "city\nname"}).to_csv(d / "newline_name.csv", index=False)
 
     # tables with a bad column
     pd.DataFrame({"y": [0, 1, 0, 1]}).to_csv(d / "only_target.csv", index=False)
@@ -223,6 +224,8 @@ CASES = [
     Case("target column missing", FIT.replace("--target y", "--target label") + " --out {out}",
          ("good.csv", "'label'", "columns: amount, city, y"), ("--target",)),
     Case("target column misspelt", FIT.replace("--target y", "--target Y"), ("'Y'",), ("Did you mean 'y'?",)),
+    Case("target missing, a column name with a line break", "fit {d}/newline_name.csv --target label",
+         ("newline_name.csv", "'label'", "columns: amount, 'city\\nname', y"), ("--target",)),
     Case("no feature columns", "fit {d}/only_target.csv --target y", ("only_target.csv", "'y'"), ("add some",)),
     Case("one class only", "fit {d}/one_class.csv --target y --out {out}", ("one_class.csv", "'y'", "'yes'"),
          ("needs at least two",)),

@@ -99,14 +99,14 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
     mapping, ignored, notes = _map_columns(columns)
     if not any(key in LOSS_KEYS for key in mapping.values()):
         raise InputError(
-            f"{file}: no loss column; its columns are {', '.join(columns) or '(none)'}; "
+            f"{file}: no loss column; its columns are {_names(columns) or '(none)'}; "
             "rename the loss column to train_loss, loss, val_loss or valid_loss"
         )
     epoch_col = next((c for c, k in mapping.items() if k == "epoch"), None)
     step_col = next((c for c in columns if _normalize(c) in _STEP_COLUMNS), None)
     records, averaged = _to_records(rows, mapping, epoch_col, step_col)
     if not records:
-        raise InputError(f"{file}: no row holds a value in the mapped columns ({', '.join(mapping)})")
+        raise InputError(f"{file}: no row holds a value in the mapped columns ({_names(mapping)})")
 
     fmt = _detect_format(file, columns, mapping, rows, epoch_col, step_col)
     if epoch_col is None:
@@ -129,6 +129,11 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
     }
     logger.debug("read %s as %s: %s", file, fmt, info["columns"])
     return records, info
+
+
+def _names(columns: Iterable[str]) -> str:
+    """Column names for a one-line message: a name with a line break or a tab is shown as its repr."""
+    return ", ".join(c if c.isprintable() else repr(c) for c in columns)
 
 
 def _resolve(path: Path) -> Path:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from trainwise.errors import InputError
 
-__all__ = ["SUPPORTED_SUFFIXES", "read_table", "name_list", "row_list"]
+__all__ = ["SUPPORTED_SUFFIXES", "read_table", "name_list", "row_list", "shown_name"]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,10 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
     if df.shape[1] == 0:
         raise InputError(f"{name}: the table has no columns.")
-    if df.shape[1] == 1 and suffix not in (".parquet", ".pq") and ";" in str(df.columns[0]):
+    # a header like "a;b;y" read as one column; a name that merely holds a ';' ("&amp;") is no sign of it
+    if df.shape[1] == 1 and suffix not in (".parquet", ".pq") and sum(
+        bool(part.strip()) for part in str(df.columns[0]).split(";")
+    ) >= 2:
         raise InputError(
             f"{name}: one column named {str(df.columns[0])[:60]!r}: the file looks separated by ';'; "
             "save it as comma-separated CSV."
@@ -170,11 +173,18 @@ def _reason(exc: BaseException) -> str:
 
 
 def name_list(names: Iterable[object], *, limit: int = 20) -> str:
-    """``a, b, c`` with at most ``limit`` names, then ``... (N more)``."""
-    names = [str(n) for n in names]
+    """``a, b, c`` with at most ``limit`` names, then ``... (N more)``. A name holding a line break, a tab
+    or another unprintable character is shown as its repr (``'a\\nb'``): a message stays one line."""
+    names = [shown_name(n) for n in names]
     if len(names) <= limit:
         return ", ".join(names)
     return ", ".join(names[:limit]) + f", ... ({len(names) - limit} more)"
+
+
+def shown_name(name: object) -> str:
+    """A column or label name as a message shows it: as it is, or its repr when it holds unprintables."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
 
 
 def row_list(positions: Iterable[int], *, limit: int = 5) -> str:
