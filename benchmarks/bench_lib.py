@@ -293,8 +293,10 @@ def alternate(contenders: dict[str, Callable[[], object]], repeats: int, *, warm
         for clock, ts in clocks.items():
             base = times[baseline][clock]
             ratios = [t / b for t, b in zip(ts, base, strict=True)]
+            q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
             result[name][clock] = {"seconds": ts, "median_s": statistics.median(ts), "min_s": min(ts),
-                                   "ratio": statistics.median(ratios), "ratios": ratios}
+                                   "ratio": statistics.median(ratios), "ratio_p25": q1, "ratio_p75": q3,
+                                   "ratios": ratios}
     return result
 
 
@@ -302,9 +304,11 @@ def format_table(result: dict, baseline: str, title: str = "") -> str:
     """Medians and ratios, CPU time first (the figure a shared machine disturbs least), then wall time."""
     lines = [title] if title else []
     w = max(len(name) for name in result) + 2
-    lines.append(f"  {'':<{w}}{'cpu median s':>13}{'ratio':>7}{'wall median s':>15}{'ratio':>7}")
+    lines.append(f"  {'':<{w}}{'cpu median s':>13}{'ratio':>7}{'(quartiles)':>13}{'wall median s':>15}{'ratio':>7}")
     for name, r in result.items():
         mark = "   (baseline)" if name == baseline else ""
-        lines.append(f"  {name:<{w}}{r['cpu']['median_s']:>13.3f}{r['cpu']['ratio']:>7.2f}"
+        cpu = r["cpu"]
+        spread = f"{cpu['ratio_p25']:.2f}-{cpu['ratio_p75']:.2f}"
+        lines.append(f"  {name:<{w}}{cpu['median_s']:>13.3f}{cpu['ratio']:>7.2f}{spread:>13}"
                      f"{r['wall']['median_s']:>15.3f}{r['wall']['ratio']:>7.2f}{mark}")
     return "\n".join(lines)

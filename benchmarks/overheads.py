@@ -200,6 +200,10 @@ class LazySums(EpochSums):
         self.flush()
         return super().state_dict()
 
+    def summed(self, world: object) -> EpochSums:
+        self.flush()
+        return super().summed(world)
+
 
 class DeferredSums(LazySums):
     """``LazySums`` that also defers the train-accuracy argmax and the gradient norms to the flush.
@@ -249,15 +253,31 @@ class DeferredSums(LazySums):
         self._outs, self._targets, self._grads = [], [], []
 
 
+DEFERRED_BUDGET = 1 << 20      # bytes of gradients a DeferredSums may hold between flushes
+
+
+def deferred_flush_every(params: list[torch.Tensor], budget: int = DEFERRED_BUDGET) -> int:
+    """Steps of gradients that fit the budget, at most 64; below 8 deferring does not pay (and holding
+    large gradients costs fresh allocations every step), so the step should measure them eagerly."""
+    grad_bytes = sum(p.numel() * p.element_size() for p in params)
+    return min(64, budget // max(grad_bytes, 1))
+
+
 class ProposedStep(TrainwiseStep):
-    """The replica with ``LazySums``; with ``mean_loss`` also the mean-reduced loss (no class weights)."""
+    """The replica with ``LazySums``; with ``mean_loss`` also the mean-reduced loss (no class weights);
+    with ``deferred`` a ``DeferredSums`` where the gradients of 8 steps or more fit ``DEFERRED_BUDGET``
+    (else ``LazySums``: a wide model's gradients are measured eagerly)."""
 
     def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32), *,
                  mean_loss: bool = False, deferred: bool = False) -> None:
         super().__init__(features, seed, hidden)
-        self.sums = (DeferredSums if deferred else LazySums)(torch.device("cpu"), len(self.params))
+        flush_every = deferred_flush_every([p for _, p in self.params])
+        self.deferred = deferred and flush_every >= 8
+        if self.deferred:
+            self.sums = DeferredSums(torch.device("cpu"), len(self.params), flush_every=flush_every)
+        else:
+            self.sums = LazySums(torch.device("cpu"), len(self.params))
         self.mean_loss = mean_loss
-        self.deferred = deferred
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         state = self.state

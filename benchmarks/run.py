@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller tables (about 5 minutes)")
     parser.add_argument("--out", type=Path, default=None, help="write every figure to this JSON file")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of: {', '.join(SECTIONS)}")
-    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison (default 7, quick 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison (default 11, quick 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="device of the loops/precision sections (cpu, cuda)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    repeats = args.repeats or (3 if args.quick else 7)
+    repeats = args.repeats or (3 if args.quick else 11)
     given = sys.argv[1:] if argv is None else argv
     results = {"command": " ".join(["python", "benchmarks/run.py", *given]),
                "machine": machine(args), "settings": {"rows": args.rows, "epochs": args.epochs, "repeats": repeats,
@@ -136,6 +136,14 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
         "(a) hand-written": keep("hand", lambda: bl.hand_loop(data, epochs, device=device)),
         "(b) trainwise": keep("trainwise", lambda: bl.trainwise_fit(data, epochs, device=device)),
     }
+    from benchmarks import patched_loop
+
+    patched = patched_loop.load()
+    if isinstance(patched, str):
+        print(f"  (b') skipped: {patched}")
+    else:
+        contenders["(b') trainwise, proposed loop"] = keep(
+            "patched", lambda: patched_loop.fit(patched, data, epochs, device=device))
     if bl.lightning_available():
         bl.quiet_lightning()
         contenders["(c) Lightning+torchmetrics"] = keep("lightning", lambda: bl.lightning_fit(data, epochs, device=device))
@@ -150,7 +158,16 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
     same = {k: abs(hand[k] - run[k]) for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")}
     print("  same numbers? |hand - trainwise| at the last epoch: "
           + ", ".join(f"{k} {v:.1e}" for k, v in same.items()))
-    return {"timings": result, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
+    out = {"timings": result, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
+    if "patched" in outputs:
+        proposed = outputs["patched"].history[-1]
+        keys = ("train_loss", "train_accuracy", "val_loss", "val_f1", "grad_norm_mean", "grad_norm_max")
+        out["proposed_loop_difference"] = {k: abs(proposed[k] - run[k]) for k in keys}
+        print("  |trainwise - proposed loop| at the last epoch: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in out["proposed_loop_difference"].items()))
+    else:
+        out["proposed_loop_skipped"] = patched
+    return out
 
 
 # --------------------------------------------------------------------------- overhead
@@ -206,6 +223,13 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
         outside.append(time.perf_counter() - started - sum(h["seconds"] for h in run.history))
     fixed = statistics.median(outside)
     print(f"  per fit, outside the epochs (wall): {1000 * fixed:.1f} ms")
+    X = data.X_train
+    check = bl.alternate({"isfinite(X).all()": lambda: bool(torch.isfinite(X).all()),
+                          "isfinite(X.sum())": lambda: bool(torch.isfinite(X.sum()))}, repeats * 5)
+    print(f"  of which the NaN/Inf check of the training features ({tuple(X.shape)}), as today "
+          f"{1000 * check['isfinite(X).all()']['cpu']['median_s']:.2f} ms; a sum's isfinite (exact: any NaN/Inf makes "
+          f"the sum non-finite; an overflow falls back to today's check) "
+          f"{1000 * check['isfinite(X.sum())']['cpu']['median_s']:.2f} ms")
 
     # the whole fit's ratio, rebuilt from the parts
     epochs = args.epochs
@@ -229,7 +253,7 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
           "(steps x step cost + validation passes + per-fit cost):")
     for name, value in estimate.items():
         print(f"    {name:<70}{value:.3f}")
-    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val, "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
+    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val, "per_fit_outside_epochs_s": fixed, "finite_check": check, "outside_samples_s": outside,
             "fit_ratio_estimates": estimate, "blocks": blocks, "steps_per_fit": n_steps}
 
 
@@ -290,10 +314,12 @@ def run_scaling(args: argparse.Namespace, repeats: int) -> dict:
                      "trainwise_us_per_row": 1e6 * med["trainwise"] / rows, "hand_us_per_row": 1e6 * med["hand"] / rows}
         print(f"  {rows:>10,}{med['hand']:>14.3f}{med['trainwise']:>19.3f}{out[rows]['ratio']:>7.2f}"
               f"{out[rows]['trainwise_us_per_row']:>18.2f}")
-    ref = out[100_000]["trainwise_us_per_row"]
-    linear = {rows: v["trainwise_us_per_row"] / ref for rows, v in out.items()}
-    print("  time per row relative to 100k rows (1.00 = linear): "
-          + ", ".join(f"{rows:,}: {v:.2f}" for rows, v in linear.items()))
+    linear = {}
+    for name in ("trainwise", "hand"):
+        ref = out[100_000][f"{name}_us_per_row"]
+        linear[name] = {rows: v[f"{name}_us_per_row"] / ref for rows, v in out.items()}
+        print(f"  {name}: time per row relative to 100k rows (1.00 = linear): "
+              + ", ".join(f"{rows:,}: {v:.2f}" for rows, v in linear[name].items()))
     return {"sizes": out, "per_row_vs_100k": linear, "note": "wall seconds of the second epoch (train + validation)"}
 
 
