@@ -579,7 +579,7 @@ API_CASES = [
      ("trainwise.data.encode_labels",), "batching.as_tensors lets torch's TypeError about numpy.str_ escape"),
     ("integer features for a float model", lambda: fit((torch.randint(0, 5, (40, 4)), Y)), ("torch.int64",),
      ("float",), "loop._task lets the model's RuntimeError (mat1 and mat2 dtypes) escape"),
-    ("validation features of another width", lambda: fit((X, Y), (X[:, :3], Y)), ("val:", "3 features"),
+    ("validation features of another width", lambda: fit((X, Y), (X[:, :3], Y)), ("val:", "[N, 3]"),
      ("same columns",), "loop._task probes the model on training batches only: a RuntimeError after one epoch"),
     ("checkpoint_dir below a file", lambda: fit((X, Y), checkpoint_dir=__file__ + "/run"), ("Not a directory",),
      ("choose another",), "loop.fit lets mkdir's NotADirectoryError escape"),
