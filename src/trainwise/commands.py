@@ -194,12 +194,18 @@ def evaluate(args: Namespace) -> int:
     column = args.prediction or args.score
     _require_columns(args.file, table, [args.label, column])
     _require_no_missing(args.file, table, [args.label, column])
+    if args.threshold is not None and not args.score:
+        raise InputError("--threshold applies to --score; with --prediction the classes are already decided.")
     if args.prediction:
-        codes, labels = encode_labels(pd.concat([table[args.label], table[args.prediction]], ignore_index=True))
+        for name in (args.label, args.prediction):      # each column checked alone, so errors name it
+            encode_labels(table[name], source=args.file)
+        # then one encoding for both, so a class has the same index in each
+        codes, labels = encode_labels(pd.concat([table[args.label], table[args.prediction]], ignore_index=True),
+                                      source=args.file)
         target, preds = codes[:len(table)], codes[len(table):]
         scores = None
     else:
-        target, labels = encode_labels(table[args.label])
+        target, labels = encode_labels(table[args.label], source=args.file)
         if len(labels) != 2:
             raise InputError(f"{args.file}: --score needs a binary label, but column {args.label!r} has "
                              f"{len(labels)} classes; use --prediction for multiclass tasks.")
@@ -208,6 +214,9 @@ def evaluate(args: Namespace) -> int:
         raise InputError(f"{args.file}: column {args.label!r} has one class only ({labels[0]!r}); "
                          "metrics need at least two.")
     counts = np.bincount(target, minlength=len(labels))
+    if args.positive is not None and len(labels) != 2:
+        raise InputError(f"--positive applies to binary tasks, but {args.file} has {len(labels)} classes "
+                         f"({', '.join(labels[:5])}); metrics are macro averages. Leave it out.")
     positive = positive_index(labels, counts, args.positive) if len(labels) == 2 else None
     target_t = torch.as_tensor(target)
     if scores is not None:
@@ -275,6 +284,6 @@ def _scores(path: str, column: pd.Series) -> np.ndarray:
     values = values.to_numpy(dtype=np.float64)
     outside = values[(values < 0) | (values > 1) | ~np.isfinite(values)]
     if len(outside):
-        raise InputError(f"{path}: column {column.name!r} holds the score {outside[0]!r}; scores must be "
+        raise InputError(f"{path}: column {column.name!r} holds the score {float(outside[0])!r}; scores must be "
                          "probabilities of the positive class in [0, 1] (apply a sigmoid to raw logits).")
     return values

@@ -47,8 +47,10 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         if self.val_batch_size is not None:
             _positive_int("val_batch_size", self.val_batch_size)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"Expected `seed` to be an int >= 0, but got {self.seed!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InputError(f"Expected `seed` to be an int >= 0 and < 2**32, but got {self.seed!r}.")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise InputError(f"Expected `warmup_epochs` to be an int >= 0, but got {self.warmup_epochs!r}.")
         if isinstance(self.optimizer, str):
             if self.optimizer not in OPTIMIZERS:
                 raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}, "
@@ -56,8 +58,8 @@ class TrainConfig:
             optimizer_settings(self.optimizer, lr=self.lr, **self.optimizer_options)
         elif not callable(self.optimizer):
             raise InputError(f"Expected `optimizer` to be a name or a callable, but got {self.optimizer!r}.")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise InputError(f"Expected `lr` to be a number > 0, but got {self.lr!r}.")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr < float("inf")):
+            raise InputError(f"Expected `lr` to be a finite number > 0, but got {self.lr!r}.")
         if self.schedule not in SCHEDULES:
             raise InputError(f"unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}.")
         if self.grad_clip is not None and not self.grad_clip > 0:
@@ -129,7 +131,7 @@ def parse_threshold(value: float | str) -> float | str:
     kind, _, goal = text.partition("=")
     if text.startswith("best_f") and not goal:
         try:
-            if float(text[6:]) > 0:
+            if 0 < float(text[6:]) < float("inf"):
                 return text
         except ValueError:
             pass

@@ -154,8 +154,13 @@ class Trainer:
         folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
         writer = folder if world.is_main else None       # rank 0 alone writes; every rank can read
         if writer is not None:
-            writer.mkdir(parents=True, exist_ok=True)
+            try:
+                writer.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"{writer}: cannot create the checkpoint folder ({exc.strerror}); choose another "
+                                 "checkpoint_dir (--out).") from None
             remove_temp_files(writer)
+        _check_monitor(cfg.monitor, has_val=val_batches is not None)
         start_epoch, partial = 1, None
         if resume:
             start_epoch, partial = self._restore(Path(folder if resume is True else resume), state, best)
@@ -217,8 +222,14 @@ class Trainer:
             # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
             diverged = not math.isfinite(train_loss)
             if val_batches is not None and not diverged:
-                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
-                record.update({f"val_{key}": val_metrics[key] for key in VAL_KEYS})
+                measured = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world,
+                                          diverged_ok=True)
+                if measured is None:                 # the epoch's last steps broke the weights
+                    diverged = True
+                    record["val_loss"] = math.nan
+                else:
+                    val_metrics = measured
+                    record.update({f"val_{key}": val_metrics[key] for key in VAL_KEYS})
             record.update({
                 "lr": lr,
                 "grad_norm_mean": grad_mean,
@@ -238,7 +249,9 @@ class Trainer:
                     scheduler.step(monitored)
             if diverged:
                 state.should_stop = True
-                state.stop_reason = f"training loss became {train_loss} at epoch {epoch}"
+                state.stop_reason = (f"training loss became {train_loss} at epoch {epoch}"
+                                     if not math.isfinite(train_loss)
+                                     else f"the outputs became NaN or Inf after the last steps of epoch {epoch}")
                 if cfg.on_nan == "raise":
                     raise TrainingDiverged(f"{state.stop_reason}; lower the learning rate or clip gradients "
                                            "(the last good checkpoint is kept).")
@@ -365,8 +378,10 @@ class Trainer:
         return self._evaluate(model, batches, task, self._loss(task, None, device), acc)
 
     def _evaluate(self, model: nn.Module, batches: Any, task: Task, loss_terms: Any, acc: MetricAccumulator,
-                  autocast: Any = None, world: distributed.World | None = None) -> dict:
-        """One pass; under torchrun each rank sees its own rows once and one all-reduce sums the counts."""
+                  autocast: Any = None, world: distributed.World | None = None,
+                  diverged_ok: bool = False) -> dict | None:
+        """One pass; under torchrun each rank sees its own rows once and one all-reduce sums the counts.
+        A model whose outputs are NaN gives None with ``diverged_ok``, else an InputError."""
         autocast = autocast if autocast is not None else contextlib.nullcontext()
         model.eval()
         acc.reset()
@@ -378,6 +393,11 @@ class Trainer:
                 acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(), scores=scores)
         if world is not None and world.distributed:
             world.all_reduce(acc.state())
+        if acc.diverged():
+            if diverged_ok:
+                return None
+            raise InputError("the model's outputs are NaN or Inf on this data: its weights have blown up "
+                             "(train with a lower learning rate) or the inputs hold huge values.")
         return acc.compute(labels=task.labels, positive=task.positive)
 
     # ------------------------------------------------------------------ helpers
@@ -386,12 +406,13 @@ class Trainer:
             getattr(callback, hook)(state, *args)
 
     def _task(self, model: nn.Module, train: Any, val: Any) -> Task:
-        """Infer the task from one forward pass and check the labels fit the model's output."""
-        xb, _ = next(iter(train.epoch(0)))
+        """Infer the task from one forward pass on a training batch (and check the validation data runs
+        too) before any training, and check the labels fit the model's output."""
         was_training = model.training
         model.eval()
-        with torch.inference_mode():
-            out = model(xb[:2])
+        out = _probe(model, train, "train")
+        if val is not None:
+            _probe(model, val, "val")
         model.train(was_training)
         if out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
             num_classes, single = 2, True
@@ -480,6 +501,19 @@ class Trainer:
         return torch.where(is_positive, task.positive, 1 - task.positive), scores
 
 
+def _probe(model: nn.Module, batches: Any, name: str) -> torch.Tensor:
+    """The model's output on two rows of the first batch; a model that cannot take the data is bad input."""
+    xb, _ = next(iter(batches.epoch(0)))
+    try:
+        with torch.inference_mode():
+            return model(xb[:2])
+    except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+        shape = "[N, " + ", ".join(str(d) for d in xb.shape[1:]) + "]"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{name}: the model cannot run on X of dtype {xb.dtype} and shape {shape} ({reason}); "
+                         "pass float features with the same columns as the training data.") from None
+
+
 def _apply_rule(rule: str, thresholds: dict, acc: MetricAccumulator) -> dict:
     """Resolve ``best_f1`` / ``recall=0.8`` / ``precision=0.9`` to a threshold on the validation scores."""
     kind, _, goal = rule.partition("=")
@@ -515,6 +549,16 @@ def _autocast(device: torch.device, precision: str) -> Any:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+RECORDED = ("train_loss", "train_accuracy", "lr", "grad_norm_mean", "grad_norm_max")
+
+
+def _check_monitor(monitor: str, *, has_val: bool) -> None:
+    """Refuse, before training, a `monitor` this run will not record."""
+    keys = list(RECORDED) + ([f"val_{k}" for k in VAL_KEYS] if has_val else [])
+    if monitor not in keys and not (monitor == "val_loss" and not has_val):
+        raise InputError(f"`monitor` {monitor!r} is not a key this run records; available: {', '.join(keys)}.")
 
 
 def _grad(p: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ without weight decay (common practice for AdamW; it changes nothing when weight 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -53,9 +54,35 @@ def optimizer_settings(name: str, **overrides: Any) -> dict[str, Any]:
         settings[key] = value
     if settings.get("nesterov") and not settings.get("momentum"):
         raise InputError("nesterov=True needs momentum > 0 (e.g. momentum=0.9).")
-    if not settings["lr"] > 0:
-        raise InputError(f"lr must be > 0, but got {settings['lr']!r}.")
+    _check_ranges(settings)
     return settings
+
+
+def _check_ranges(settings: dict[str, Any]) -> None:
+    """Range checks torch would otherwise make with a traceback, or not make at all (NaN)."""
+    def number(key: str) -> float | None:
+        value = settings.get(key)
+        if value is None or isinstance(value, bool):
+            return None
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"Expected `{key}` to be a finite number, but got {value!r}.")
+        return float(value)
+
+    lr = settings.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise InputError(f"Expected `lr` to be a finite number > 0, but got {lr!r}.")
+    for key in ("momentum", "weight_decay", "alpha"):
+        value = number(key)
+        if value is not None and value < 0:
+            raise InputError(f"Expected `{key}` to be >= 0, but got {value!r}.")
+    eps = number("eps")
+    if eps is not None and not eps > 0:
+        raise InputError(f"Expected `eps` to be > 0, but got {eps!r}.")
+    betas = settings.get("betas")
+    if betas is not None:
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise InputError(f"Expected `betas` to be two numbers in [0, 1), such as 0.9/0.999, but got {betas!r}.")
 
 
 def _extra_keys(cls: type[torch.optim.Optimizer]) -> set[str]:

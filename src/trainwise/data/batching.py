@@ -146,8 +146,8 @@ def _split_batch(batch: Any) -> Batch:
 
 def as_tensors(X: Any, y: Any, *, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate an (X, y) pair and return float features and int64 class indices."""
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    X = _numeric(X, name, "X", "encode text columns as numbers first (trainwise fit does it for tables)")
+    y = _numeric(y, name, "y", "turn class names into indices 0..C-1 first, e.g. with trainwise.data.encode_labels")
     if len(X) != len(y):
         raise InputError(f"{name}: X has {len(X)} rows but y has {len(y)}; give one label per row.")
     if len(X) == 0:
@@ -171,6 +171,16 @@ def as_tensors(X: Any, y: Any, *, name: str) -> tuple[torch.Tensor, torch.Tensor
         if X.dtype == torch.float64:
             X = X.float()
     return X, y
+
+
+def _numeric(value: Any, name: str, what: str, fix: str) -> torch.Tensor:
+    """A tensor of numbers, or an InputError that says the data holds text."""
+    if isinstance(value, torch.Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind in "USO":
+        raise InputError(f"{name}: {what} holds text or objects (dtype {array.dtype}), not numbers; {fix}.")
+    return torch.as_tensor(array)
 
 
 def make_batches(data: Any, batch_size: int, *, shuffle: bool, seed: int, device: torch.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -203,6 +204,13 @@ class MetricAccumulator:
         for goal in _as_list(target_precision):
             result[f"precision@{goal:g}"] = entry(lambda h, goal=goal: h.threshold_for_precision(goal))
         return result
+
+    def diverged(self) -> bool:
+        """Whether the pass saw a NaN/Inf loss or NaN scores: the outputs of a model whose weights blew
+        up, which nothing can be measured on (one host read)."""
+        bad_scores = self._scores[-1] if self.binary_scores else self._state.new_zeros(())
+        loss, bad = torch.stack([self._loss_sum, bad_scores]).tolist()
+        return not math.isfinite(loss) or bad > 0
 
     def pr_curve(self, max_points: int = 200, *, positive: int | None = None) -> dict[str, list[float]] | None:
         """The binned precision/recall curve, thinned to at most ``max_points`` points for plots and
