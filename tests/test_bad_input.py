@@ -6,9 +6,9 @@ says how to fix it, nothing on stdout, no traceback, and nothing half-written in
 that held files before holds the same files, byte for byte). Through the Python API: an ``InputError``
 (a ``ValueError``) with the same one-line message. ``--debug`` re-raises, traceback and all.
 
-Cases marked ``xfail(strict=True)`` are bugs in files owned elsewhere (cli.py, commands.py, config.py,
-loop.py, optim.py, io.py, data/batching.py); their reason names the fix proposed. When the fix lands the
-case passes, strict xfail turns that into a failure, and the mark comes off.
+A case may carry ``xfail`` (strict): a bug found here in code owned elsewhere, its reason naming the fix
+proposed; when the fix lands the case passes, strict xfail turns that into a failure, and the mark comes
+off. The 24 this file found first were fixed in 15b0df7.
 """
 
 from __future__ import annotations
@@ -262,8 +262,7 @@ CASES = [
     Case("--lr 0", FIT + " --lr 0", ("--lr", "got 0"), ("> 0",)),
     Case("--lr negative", FIT + " --lr -0.1", ("--lr", "-0.1"), ("> 0",)),
     Case("--lr nan", FIT + " --lr nan", ("--lr", "nan"), ("> 0",)),
-    Case("--lr inf", FIT + " --lr inf --out {out}", ("--lr", "inf"), ("finite",),
-         xfail="cli._positive_float accepts inf: training runs, then fails on the NaN validation scores"),
+    Case("--lr inf", FIT + " --lr inf --out {out}", ("--lr", "inf"), ("finite",)),
     Case("--epochs 0", "fit {d}/good.csv --target y --epochs 0", ("--epochs", "got 0"), (">= 1",)),
     Case("--epochs not a number", "fit {d}/good.csv --target y --epochs ten", ("--epochs", "'ten'"),
          ("whole number",)),
@@ -271,28 +270,24 @@ CASES = [
     Case("unknown optimizer", FIT + " --optimizer adamx --out {out}", ("'adamx'",), ("sgd, adam, adamw, rmsprop",)),
     Case("option the optimizer has not", FIT + " --optimizer adam --momentum 0.9", ("'adam'", "'momentum'"),
          ("it takes:",)),
-    Case("--momentum negative", FIT + " --optimizer sgd --momentum -1", ("momentum", "-1"), (">= 0",),
-         xfail="optim.optimizer_settings does not range-check: torch's ValueError escapes main with a traceback"),
-    Case("--momentum nan", FIT + " --optimizer sgd --momentum nan", ("momentum", "nan"), ("finite",),
-         xfail="optim.optimizer_settings accepts a NaN momentum and the run trains on it"),
-    Case("--weight-decay negative", FIT + " --weight-decay -1", ("weight_decay", "-1"), (">= 0",),
-         xfail="optim.optimizer_settings does not range-check: torch's ValueError escapes main with a traceback"),
+    Case("--momentum negative", FIT + " --optimizer sgd --momentum -1", ("momentum", "-1"), (">= 0",)),
+    Case("--momentum nan", FIT + " --optimizer sgd --momentum nan", ("momentum", "nan"), ("finite",)),
+    Case("--weight-decay negative", FIT + " --weight-decay -1", ("weight_decay", "-1"), (">= 0",)),
     Case("unknown schedule", FIT + " --schedule cosin", ("'cosin'",), ("cosine",)),
     Case("--warmup-epochs negative", FIT + " --schedule cosine --warmup-epochs -1", ("warmup_epochs", "-1"),
-         (">= 0",), xfail="config.TrainConfig does not check warmup_epochs: -1 trains silently"),
-    Case("--grad-clip inf", FIT + " --grad-clip inf", ("--grad-clip", "inf"), ("finite",),
-         xfail="cli._positive_float accepts inf: a clip that never clips"),
+         (">= 0",)),
+    Case("--grad-clip inf", FIT + " --grad-clip inf", ("--grad-clip", "inf"), ("finite",)),
     Case("--dropout outside [0, 1)", FIT + " --dropout 1.5", ("--dropout", "1.5"), ("[0, 1)",)),
     Case("--seed negative", FIT + " --seed -1", ("seed", "-1"), (">= 0",)),
-    Case("--seed too large", FIT + " --seed 99999999999999999999", ("seed", "99999999999999999999"), ("2**32",),
-         xfail="config.TrainConfig has no upper bound on seed: torch's OverflowError escapes main"),
+    Case("--seed too large", FIT + " --seed 99999999999999999999", ("seed", "99999999999999999999"), ("2**32",)),
     Case("--hidden with a zero", FIT + " --hidden 64,0", ("--hidden", "'64,0'"), (">= 1",)),
     Case("unknown device", FIT + " --device tpu", ("'tpu'",), ("auto, cpu or cuda",)),
+    Case("unknown device with a line break", FIT + " --device 'y\nz'", ("'y\\nz'",), ("auto, cpu or cuda",),
+         xfail="config.TrainConfig puts torch's message, the raw value inside, in its own: a second line. Fix: "
+               "cli.main prints the message with line breaks escaped (and config shows only its repr)"),
     Case("--monitor not a history key", FIT + " --monitor accuracy", ("'accuracy'",), ("'val_loss'",)),
     Case("--monitor a metric never recorded", FIT + " --monitor val_auc --early-stopping 2 --out {out}",
-         ("'val_auc'",), ("available:",), setup=_must_not_train,
-         xfail="the monitor key is checked after epoch 1 (tracking.Best.update): training and a progress line "
-               "come first; loop.fit should check it against the keys the run records before training"),
+         ("'val_auc'",), ("available:",), setup=_must_not_train),
     Case("--min-delta negative", FIT + " --min-delta -1", ("min_delta", "-1"), (">= 0",)),
     Case("--checkpoint-every without --out", FIT + " --checkpoint-every 5", ("checkpoint_every",), ("--out",)),
     Case("--tensorboard without --out", FIT + " --tensorboard", ("--tensorboard",), ("--out",)),
@@ -300,8 +295,7 @@ CASES = [
     Case("--threshold an unknown rule", FIT + " --threshold best", ("threshold", "'best'"),
          ("best_f1, recall=R or precision=P",)),
     Case("--threshold best_finf", FIT + " --threshold best_finf", ("threshold", "'best_finf'"),
-         ("best_f1, recall=R or precision=P",),
-         xfail="config.parse_threshold takes best_f<beta> with beta inf: metrics' ValueError escapes main"),
+         ("best_f1, recall=R or precision=P",)),
     Case("--threshold in a multiclass task", "fit {d}/multi.csv --target y --epochs 1 --threshold 0.3",
          ("threshold",), ("binary tasks only",)),
     Case("--target-recall outside (0, 1)", FIT + " --target-recall 1.5", ("--target-recall", "1.5"),
@@ -315,16 +309,14 @@ CASES = [
          leaves=("best.safetensors",)),
     Case("disk full while writing the run folder", FIT + " --out {out} --quiet", ("No space left on device",),
          ("free disk space",), setup=_disk_full_at_the_end,
-         leaves=("best.safetensors", "last.ckpt", "model.safetensors"),
-         xfail="io.atomic_write re-raises OSError: a traceback instead of one line naming the file"),
+         leaves=("best.safetensors", "last.ckpt", "model.safetensors")),
     Case("--resume without --out", FIT + " --resume", ("--resume",), ("--out",)),
     Case("--resume without a checkpoint", FIT + " --out {out} --resume", ("{out}", "no last.ckpt"),
          ("without --resume",)),
     Case("--resume from a damaged checkpoint", FIT + " --out {out} --resume", ("last.ckpt is damaged",),
          ("without --resume",), setup=_damaged_checkpoint(0)),
     *[Case(f"--resume from a checkpoint damaged otherwise ({error})", FIT + " --out {out} --resume",
-           ("last.ckpt is damaged",), ("without --resume",), setup=_damaged_checkpoint(seed),
-           xfail=f"checkpoint.load_checkpoint catches a list of exception types; torch.load raised {error}")
+           ("last.ckpt is damaged",), ("without --resume",), setup=_damaged_checkpoint(seed))
       for seed, error in ((17, "IndexError"), (62, "KeyError"))],
     Case("--resume with other settings", FIT + " --out {out} --resume --batch-size 7", ("batch_size",),
          ("resume with the same settings",), setup=_a_finished_run,
@@ -337,7 +329,7 @@ CASES = [
     Case("evaluate: non-numeric score", EVAL + " --score p_text", ("preds.csv", "'p_text'", "'high'"),
          ("scores must be numbers",)),
     Case("evaluate: score outside [0, 1]", EVAL + " --score p_big", ("preds.csv", "'p_big'", "the score 1.7;"),
-         ("apply a sigmoid",), xfail="commands._scores prints the NumPy repr: 'the score np.float64(1.7)'"),
+         ("apply a sigmoid",)),
     Case("evaluate: --score with a multiclass label", "evaluate {d}/preds.csv --label kind --score p",
          ("preds.csv", "'kind'", "3 classes"), ("use --prediction",)),
     Case("evaluate: one class only", "evaluate {d}/preds_one.csv --label y --prediction y",
@@ -347,14 +339,11 @@ CASES = [
     Case("evaluate: unreadable file", "evaluate {d}/random.csv --label y --prediction yhat", ("random.csv",),
          ("save it as UTF-8",)),
     Case("evaluate: nested label cells", "evaluate {d}/preds_nested.parquet --label y --prediction yhat",
-         ("preds_nested.parquet", "'y'"), ("flatten it",),
-         xfail="commands.evaluate encodes pd.concat(label, prediction): the message says 'table: column None'"),
+         ("preds_nested.parquet", "'y'"), ("flatten it",)),
     Case("evaluate: --positive in a multiclass task", "evaluate {d}/preds.csv --label kind --prediction kind "
-         "--positive a", ("--positive", "3 classes"), ("Leave it out",),
-         xfail="commands.evaluate ignores --positive silently when the labels are not binary (fit refuses)"),
+         "--positive a", ("--positive", "3 classes"), ("Leave it out",)),
     Case("evaluate: --threshold with --prediction", EVAL + " --prediction yhat --threshold 0.3",
-         ("--threshold",), ("--score",),
-         xfail="commands.evaluate ignores --threshold silently without --score"),
+         ("--threshold",), ("--score",)),
     # -- diagnose, report
     Case("diagnose: no loss column", "diagnose {d}/log_noloss.csv", ("log_noloss.csv", "epoch, acc"),
          ("rename the loss column",)),
@@ -375,8 +364,7 @@ CASES = [
     Case("--optimizers setting not taken", COMPARE + " --optimizers adam:momentum=0.9", ("'adam'", "'momentum'"),
          ("it takes:",)),
     Case("--optimizers empty", COMPARE + " --optimizers ;", ("--optimizers",), ("--optimizers sgd,adam",)),
-    Case("--optimizers value out of range", COMPARE + " --optimizers adam:betas=2/3", ("betas",), ("[0, 1)",),
-         xfail="optim.optimizer_settings does not range-check: torch's ValueError escapes main"),
+    Case("--optimizers value out of range", COMPARE + " --optimizers adam:betas=2/3", ("betas",), ("[0, 1)",)),
     Case("--lrs not a number", COMPARE + " --lrs 0.1,fast", ("'fast'",), ("--lrs 0.001,0.01,0.1",)),
     Case("--lrs not positive", COMPARE + " --lrs 0,0.1", ("--lrs", "0"), ("> 0",)),
     Case("lr-find: --end-lr below --start-lr", "lr-find {d}/good.csv --target y --start-lr 1 --end-lr 0.1",
@@ -570,19 +558,17 @@ API_CASES = [
      ("NaN",), ("without NaN",), None),
     ("metrics: targets not 0/1", lambda: average_precision(torch.tensor([0.1, 0.9]), torch.tensor([0, 2])),
      ("2",), ("0 or 1",), None),
-    # known bugs, with the fix proposed
-    ("lr inf", lambda: tw.Trainer(lr=float("inf")), ("lr", "inf"), ("finite",),
-     "config.TrainConfig and optim.optimizer_settings accept lr=inf"),
-    ("text features", lambda: fit((np.array([["a"] * 4] * 40), Y.numpy())), ("X", "text"), ("numbers",),
-     "batching.as_tensors lets torch's TypeError about numpy.str_ escape"),
+    # found by this file, fixed in 15b0df7
+    ("lr inf", lambda: tw.Trainer(lr=float("inf")), ("lr", "inf"), ("finite",), None),
+    ("text features", lambda: fit((np.array([["a"] * 4] * 40), Y.numpy())), ("X", "text"), ("numbers",), None),
     ("text labels", lambda: fit((X.numpy(), np.array(["no", "yes"] * 20))), ("y", "text"),
-     ("trainwise.data.encode_labels",), "batching.as_tensors lets torch's TypeError about numpy.str_ escape"),
+     ("trainwise.data.encode_labels",), None),
     ("integer features for a float model", lambda: fit((torch.randint(0, 5, (40, 4)), Y)), ("torch.int64",),
-     ("float",), "loop._task lets the model's RuntimeError (mat1 and mat2 dtypes) escape"),
+     ("float",), None),
     ("validation features of another width", lambda: fit((X, Y), (X[:, :3], Y)), ("val:", "[N, 3]"),
-     ("same columns",), "loop._task probes the model on training batches only: a RuntimeError after one epoch"),
+     ("same columns",), None),
     ("checkpoint_dir below a file", lambda: fit((X, Y), checkpoint_dir=__file__ + "/run"), ("Not a directory",),
-     ("choose another",), "loop.fit lets mkdir's NotADirectoryError escape"),
+     ("choose another",), None),
 ]
 
 
@@ -600,10 +586,9 @@ def test_api_bad_input(call, names, fix):
         assert word in message, f"{word!r} not in {message!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="loop.fit validates a model whose last step made its weights NaN: the "
-                                       "accumulator's 'scores ... not probabilities' InputError blames the input")
 def test_weights_that_blow_up_in_an_epochs_last_step_stop_the_run():
-    """One step per epoch and an absurd LR: epoch 1's loss is finite, its weights are not."""
+    """One step per epoch and an absurd LR: epoch 1's loss is finite, its model is not. The NaN guard stops
+    the run (it used to be the accumulator's 'scores ... not probabilities' InputError, blaming the input)."""
     run = tw.Trainer(optimizer="sgd", lr=1e38, epochs=3, batch_size=64).fit(model(), (X, Y), (X, Y))
     assert run.stop_reason is not None and "epoch 1" in run.stop_reason
     assert any(f.code == "lr_too_high" for f in run.findings)

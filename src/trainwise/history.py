@@ -94,19 +94,19 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
     file = _resolve(Path(path))
     columns, rows = _read_table(file)
     if not rows:
-        raise InputError(f"{file}: no rows; expected one row per epoch (or per step) with a loss column")
+        raise InputError(f"{_shown(file)}: no rows; expected one row per epoch (or per step) with a loss column")
 
     mapping, ignored, notes = _map_columns(columns)
     if not any(key in LOSS_KEYS for key in mapping.values()):
         raise InputError(
-            f"{file}: no loss column; its columns are {_names(columns) or '(none)'}; "
+            f"{_shown(file)}: no loss column; its columns are {_names(columns) or '(none)'}; "
             "rename the loss column to train_loss, loss, val_loss or valid_loss"
         )
     epoch_col = next((c for c, k in mapping.items() if k == "epoch"), None)
     step_col = next((c for c in columns if _normalize(c) in _STEP_COLUMNS), None)
     records, averaged = _to_records(rows, mapping, epoch_col, step_col)
     if not records:
-        raise InputError(f"{file}: no row holds a value in the mapped columns ({_names(mapping)})")
+        raise InputError(f"{_shown(file)}: no row holds a value in the mapped columns ({_names(mapping)})")
 
     fmt = _detect_format(file, columns, mapping, rows, epoch_col, step_col)
     if epoch_col is None:
@@ -133,7 +133,13 @@ def read_history(path: str | Path) -> tuple[list[Record], dict[str, Any]]:
 
 def _names(columns: Iterable[str]) -> str:
     """Column names for a one-line message: a name with a line break or a tab is shown as its repr."""
-    return ", ".join(c if c.isprintable() else repr(c) for c in columns)
+    return ", ".join(_shown(c) for c in columns)
+
+
+def _shown(name: object) -> str:
+    """A path or a name as a one-line message shows it: as it is, or its repr when it holds unprintables."""
+    text = str(name)
+    return text if text.isprintable() else repr(text)
 
 
 def _resolve(path: Path) -> Path:
@@ -142,10 +148,10 @@ def _resolve(path: Path) -> Path:
             if (path / name).is_file():
                 return path / name
         raise InputError(
-            f"{path}: folder holds none of {', '.join(FOLDER_FILES)}; pass the log file itself"
+            f"{_shown(path)}: folder holds none of {', '.join(FOLDER_FILES)}; pass the log file itself"
         )
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder; check the path")
+        raise InputError(f"{_shown(path)}: no such file or folder; check the path")
     return path
 
 
@@ -155,7 +161,7 @@ def _read_table(file: Path) -> tuple[list[str], list[dict[str, Any]]]:
         raw = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
         text = raw.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: cannot read it as text ({exc}); expected a CSV or JSON-lines log") from exc
+        raise InputError(f"{_shown(file)}: cannot read it as text ({exc}); expected a CSV or JSON-lines log") from exc
     if text.lstrip().startswith("{"):
         return _read_jsonl(file, text)
     reader = csv.DictReader(io.StringIO(text))
@@ -176,10 +182,10 @@ def _read_jsonl(file: Path, text: str) -> tuple[list[str], list[dict[str, Any]]]
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(
-                f"{file}: line {n} is not valid JSON ({exc.msg}); expected one object per line"
+                f"{_shown(file)}: line {n} is not valid JSON ({exc.msg}); expected one object per line"
             ) from exc
         if not isinstance(obj, dict):
-            raise InputError(f"{file}: line {n} is not a JSON object; expected one object per epoch")
+            raise InputError(f"{_shown(file)}: line {n} is not a JSON object; expected one object per epoch")
         columns.update(dict.fromkeys(obj))
         rows.append({k: _cell(v) for k, v in obj.items()})
     return list(columns), rows

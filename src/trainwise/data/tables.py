@@ -51,7 +51,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     not a table, a truncated Parquet file and duplicate column names each raise :class:`InputError`.
     """
     path = Path(path)
-    name = path.name
+    name, shown = shown_name(path.name), shown_name(path)  # a line break in a path must not break the line
     suffix = _suffix(path)
     if suffix not in SUPPORTED_SUFFIXES:
         raise InputError(
@@ -59,9 +59,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"trainwise reads {', '.join(SUPPORTED_SUFFIXES)}."
         )
     if not path.exists():
-        raise InputError(f"{path}: no such file; check the path.")
+        raise InputError(f"{shown}: no such file; check the path.")
     if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file; pass the table's file.")
+        raise InputError(f"{shown}: is a folder, not a file; pass the table's file.")
     if path.stat().st_size == 0:
         raise InputError(
             f"{name}: the file is empty (0 bytes); export the table again, with a header row and data rows."
@@ -101,13 +101,13 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
     try:
         names = pq.read_schema(path).names
-        _refuse_duplicates(names, path.name)  # pyarrow's own error for them is cryptic
+        _refuse_duplicates(names, shown_name(path.name))  # pyarrow's own error for them is cryptic
         return pd.read_parquet(path)
     except InputError:
         raise
     except Exception as exc:  # pyarrow raises many types (ArrowInvalid, OSError, ...) for a bad file
         raise InputError(
-            f"{path.name}: cannot read as Parquet: {_reason(exc)}; the file is damaged or not Parquet: export it again."
+            f"{shown_name(path.name)}: cannot read as Parquet: {_reason(exc)}; the file is damaged or not Parquet: export it again."
         ) from exc
 
 
@@ -116,7 +116,7 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, sep=sep, engine="pyarrow")
     except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path.name}: the file holds no header and no rows; export the table again.") from exc
+        raise InputError(f"{shown_name(path.name)}: the file holds no header and no rows; export the table again.") from exc
     except Exception as exc:  # pyarrow is stricter than the C engine: let the C engine try
         log.debug("pyarrow could not parse %s (%s); retrying with the C engine", path, exc)
     else:
@@ -128,11 +128,11 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
         return pd.read_csv(path, sep=sep, engine="c", low_memory=False)
     except UnicodeDecodeError as exc:
         raise InputError(
-            f"{path.name}: cannot read as {kind}: the file is not UTF-8 text ({_reason(exc)}); "
+            f"{shown_name(path.name)}: cannot read as {kind}: the file is not UTF-8 text ({_reason(exc)}); "
             "save it as UTF-8 CSV."
         ) from exc
     except Exception as exc:  # ParserError, EmptyDataError, OSError from a bad gzip stream, ...
-        raise InputError(f"{path.name}: cannot read as {kind}: {_reason(exc)}; fix the file or export it again.") from exc
+        raise InputError(f"{shown_name(path.name)}: cannot read as {kind}: {_reason(exc)}; fix the file or export it again.") from exc
 
 
 def _check_readable(path: Path) -> None:
@@ -141,10 +141,10 @@ def _check_readable(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
     except PermissionError:
         raise InputError(
-            f"{path}: permission denied; make the file readable (e.g. chmod u+r) or copy it somewhere readable."
+            f"{shown_name(path)}: permission denied; make the file readable (e.g. chmod u+r) or copy it somewhere readable."
         ) from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot open it ({exc.strerror or exc}); check the path and the file.") from None
+        raise InputError(f"{shown_name(path)}: cannot open it ({exc.strerror or exc}); check the path and the file.") from None
     os.close(fd)
 
 

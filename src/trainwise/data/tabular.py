@@ -28,7 +28,7 @@ from trainwise.data.preprocess import (
     positive_index,
 )
 from trainwise.data.split import stratified_split
-from trainwise.data.tables import name_list, row_list
+from trainwise.data.tables import name_list, row_list, shown_name
 from trainwise.errors import InputError
 
 __all__ = ["TabularData", "check_flat", "prepare_tabular"]
@@ -125,6 +125,7 @@ def prepare_tabular(
     Labels come from the training table; a validation label it lacks is an error. The preprocessor is
     fitted on the training rows only (after the split), so no statistic sees a validation row.
     """
+    source, val_source = shown_name(source), shown_name(val_source)  # file names with a line break stay one line
     _check_table(train_df, source)
     if target not in train_df.columns:
         raise InputError(_no_target_message(train_df, target, source))
