@@ -13,11 +13,13 @@ the result is run as the module ``trainwise_patched_loop``. Nothing in ``src/`` 
    64 steps (see ``overheads.LazySums`` / ``DeferredSums``). Same numbers per epoch, still no host sync.
 3. ``scores in the last epoch``: validation keeps score histograms only in the last epoch (the only
    one whose histograms are read: thresholds, AP, ROC AUC); a run that stops early gets one more
-   validation pass with scores at the end.
+   validation pass with scores at the end (unless it diverged, or ends by restoring the best epoch, which
+   re-evaluates anyway).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -27,7 +29,8 @@ import torch.nn.functional as F
 
 from benchmarks.overheads import DEFERRED_BUDGET, LazySums
 
-PATCHES: list[tuple[str, str, str]] = [
+# (name, old text or a pattern, new text): each must match exactly once
+PATCHES: list[tuple[str, str | re.Pattern, str]] = [
     ("mean loss", '''
         def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(out, y, weight=weights, reduction="none")
@@ -62,27 +65,20 @@ PATCHES: list[tuple[str, str, str]] = [
 ''', '''
             sums = _step_sums(device, params, cfg, world, task, self._predict)
 '''),
-    ("scores in the last epoch: the epoch's validation", '''
-            if val_batches is not None and not diverged:
-                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
-''', '''
-            if val_batches is not None and not diverged:
-                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world,
-                                             with_scores=epoch == cfg.epochs)
-'''),
+    ("scores in the last epoch: the epoch's validation", re.compile(
+        r"(\n            if val_batches is not None and not diverged:\n\s+\w+ = self\._evaluate\(evaluate, [^)]*)\)"),
+     r"\1, with_scores=epoch == cfg.epochs)"),
     ("scores in the last epoch: a run that stopped early", '''
         self._call("on_fit_end", state)
 ''', '''
         if (val_metrics is not None and task.binary and state.history and state.history[-1]["epoch"] != cfg.epochs
+                and math.isfinite(state.history[-1]["train_loss"])
                 and not (best.weights is not None and best.epoch != state.history[-1]["epoch"])):
             val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
         self._call("on_fit_end", state)
 '''),
-    ("scores in the last epoch: _evaluate", '''
-                  autocast: Any = None, world: distributed.World | None = None) -> dict:
-''', '''
-                  autocast: Any = None, world: distributed.World | None = None, with_scores: bool = True) -> dict:
-'''),
+    ("scores in the last epoch: _evaluate", re.compile(r"(    def _evaluate\(self, [^)]*?)(\) -> [^:]+:)"),
+     r"\1, with_scores: bool = True\2"),
     ("scores in the last epoch: _predict", '''
                 preds, scores = self._predict(out, task)
                 acc.update(''', '''
@@ -164,10 +160,10 @@ def load() -> types.ModuleType | str:
 
     source = Path(trainwise.loop.__file__).read_text()
     for name, old, new in PATCHES:
-        count = source.count(old)
+        count = len(old.findall(source)) if isinstance(old, re.Pattern) else source.count(old)
         if count != 1:
             return f"the edit {name!r} matches {count} places in trainwise/loop.py (it was written for 1)"
-        source = source.replace(old, new)
+        source = old.sub(new, source) if isinstance(old, re.Pattern) else source.replace(old, new)
     name = "trainwise_patched_loop"
     module = types.ModuleType(name)
     module.__file__ = f"<patched {trainwise.loop.__file__}>"

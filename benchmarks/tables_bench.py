@@ -23,7 +23,7 @@ TARGET = "y"
 
 def make_table(rows: int, *, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((rows, len(FEATURES)))
+    X = rng.standard_normal((rows, len(FEATURES))).round(6)      # six decimals, as exported tables usually have
     y = (X[:, :5].sum(axis=1) + rng.standard_normal(rows) > 1).astype(np.int64)
     df = pd.DataFrame(X, columns=FEATURES)
     df[TARGET] = y
