@@ -246,7 +246,7 @@ def test_parse_optimizers_forms():
     ("sgd:lr=0.1;sgd:lr=0.01", "'sgd' is listed twice; to try several learning rates use --lrs"),
     ("sgd:nesterov=maybe", "sgd: nesterov='maybe' is not true or false; write e.g. nesterov=true."),
     ("adam:betas=0.9", "adam: betas takes two numbers, e.g. betas=0.9/0.999."),
-    ("sgd:lr=-1", "lr must be > 0, but got -1.0."),
+    ("sgd:lr=-1", "Expected `lr` to be a finite number > 0, but got -1.0."),
     (" ; ", "no optimizer given; write e.g. --optimizers sgd,adam."),
 ])
 def test_bad_optimizer_strings_are_named(text, message):

@@ -22,6 +22,7 @@ from trainwise.errors import InputError
 log = logging.getLogger("trainwise")
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+MAX_LAYER = 65_536         # --hidden 100000000 asked the kernel for ~100 GB and got the OOM killer
 
 
 class TrainingFailed(RuntimeError):
@@ -73,6 +74,9 @@ def _hidden(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected layer sizes like 64,32, got {text!r}") from None
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
+    if any(size > MAX_LAYER for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be <= {MAX_LAYER}, got {text!r}; for a larger model, "
+                                         "build it in Python and train it with trainwise.Trainer")
     return sizes
 
 
@@ -176,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         if debug:
             raise
-        print(f"trainwise: error: {exc}", file=sys.stderr)
+        print(f"trainwise: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except TrainingFailed as exc:
         if debug:
@@ -186,6 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainwise: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """Exit code 2 promises one line: a line break inside a value (a path, a column name) must not break it."""
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def exit_code(findings: list[dict], fail_on: str | None) -> int:
@@ -199,6 +208,8 @@ def out_dir(path: str | None) -> Path | None:
     """Create (or reuse) the run folder before training, so an unwritable one fails in a second."""
     if path is None:
         return None
+    if not path.strip():                       # Path("") is the current folder: an empty $VAR, not a choice
+        raise InputError("--out is empty; pass the run folder, e.g. --out runs/first.")
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -313,7 +313,7 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
         raise ValueError(f"Expected `median_sample` >= 1 and `max_levels` >= 2 * max_categories, but got "
                          f"{median_sample!r} and {max_levels!r}")
     if file.metadata.num_rows == 0:
-        raise InputError(f"{source}: the table is empty (0 rows).")
+        raise InputError(f"{source}: the table is empty (0 rows); add data rows.")
 
     kinds = file.schema_arrow.empty_table().select([*features, target]).to_pandas()
     stats: dict[str, _NumericStats | _CategoryStats] = {
