@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/ensure-chromium >/dev/null
 	$(PY) -m pytest -q
+
+# Benchmarks against a hand-written loop, Lightning and DataLoader (installs the `bench` extra).
+bench: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	$(PY) benchmarks/run.py --out benchmarks/results/latest.json
+
+bench-quick: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
+	$(PY) benchmarks/run.py --quick --out benchmarks/results/latest-quick.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
