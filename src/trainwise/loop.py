@@ -165,7 +165,11 @@ class Trainer:
         if resume:
             start_epoch, partial = self._restore(Path(folder if resume is True else resume), state, best)
         val_metrics: dict | None = None
+        # score histograms (thresholds, AP, ROC AUC) are read once per fit: only the final pass keeps them
         val_acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
+        epoch_acc = MetricAccumulator(task.num_classes, device=device, binary_scores=False)
+        batch_mean = _batch_mean(loss_terms)
+        scored = diverged = False                 # whether val_metrics came from a pass with scores
         # state dicts always come from `model`; training steps go through DDP under torchrun
         trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                       else None) if world.distributed else model
@@ -196,8 +200,8 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 with autocast:
                     out = forward(xb)
-                    per_sample = loss_terms(out, yb)
-                per_sample.mean().backward()
+                    loss = batch_mean(out, yb)
+                loss.backward()
                 norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in params]))
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_([p for _, p in params], cfg.grad_clip)
@@ -205,7 +209,7 @@ class Trainer:
                 if schedule_every == "batch":
                     scheduler.step()
                 preds = self._predict(out.detach(), task, with_scores=False)[0]
-                sums.add(per_sample.detach(), preds == yb, norms)
+                sums.add(loss.detach() * len(yb), preds == yb, norms)    # the batch's per-sample sum
                 state.step += 1
                 state.batch += 1
                 state.train_count = sums.seen
@@ -222,8 +226,9 @@ class Trainer:
             # -- validate, unless training diverged: a model that outputs NaN has nothing to measure
             diverged = not math.isfinite(train_loss)
             if val_batches is not None and not diverged:
-                measured = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world,
-                                          diverged_ok=True)
+                scored = epoch == cfg.epochs
+                measured = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc if scored else epoch_acc,
+                                          autocast, world, diverged_ok=True)
                 if measured is None:                 # the epoch's last steps broke the weights
                     diverged = True
                     record["val_loss"] = math.nan
@@ -276,8 +281,10 @@ class Trainer:
         if best.weights is not None and state.history and best.epoch != state.history[-1]["epoch"]:
             model.load_state_dict(best.weights)    # end with the best epoch's weights, stopped early or not
             restored = best.epoch
-            if val_batches is not None:
-                val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
+            scored = False                        # measured again below, with scores
+        # stopped early, restored, or resumed after the end: one final pass with scores (none on NaN weights)
+        if val_batches is not None and state.history and not scored and (restored is not None or not diverged):
+            val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
         if writer is not None:
             save_weights(writer / FINAL_WEIGHTS, model)
         thresholds = None
@@ -389,8 +396,9 @@ class Trainer:
             for xb, yb in batches.epoch(0):
                 with autocast:
                     out = model(xb)
-                preds, scores = self._predict(out, task)
-                acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(), scores=scores)
+                preds, scores = self._predict(out, task, with_scores=acc.binary_scores)
+                acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(),
+                           scores=scores if acc.binary_scores else None)
         if world is not None and world.distributed:
             world.all_reduce(acc.state())
         if acc.diverged():
@@ -463,6 +471,8 @@ class Trainer:
         def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(out, y, weight=weights, reduction="none")
 
+        if weights is None:                      # unweighted: the fused mean equals the per-sample mean
+            cross_entropy.batch_mean = F.cross_entropy  # type: ignore[attr-defined]
         return cross_entropy
 
     def _class_weights(self, task: Task, train: Any, device: torch.device) -> torch.Tensor | None:
@@ -512,6 +522,12 @@ def _probe(model: nn.Module, batches: Any, name: str) -> torch.Tensor:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{name}: the model cannot run on X of dtype {xb.dtype} and shape {shape} ({reason}); "
                          "pass float features with the same columns as the training data.") from None
+
+
+def _batch_mean(loss_terms: Any) -> Any:
+    """The training step's loss: the mean of the per-sample losses. Plain cross-entropy takes the fused
+    mean (one kernel fewer per step); weighted or custom losses average their per-sample terms."""
+    return getattr(loss_terms, "batch_mean", None) or (lambda out, y: loss_terms(out, y).mean())
 
 
 def _apply_rule(rule: str, thresholds: dict, acc: MetricAccumulator) -> dict:

@@ -24,9 +24,9 @@ class EpochSums:
         self.steps = 0
 
     @torch.no_grad()
-    def add(self, per_sample_loss: torch.Tensor, hits: torch.Tensor, grad_norms: torch.Tensor) -> None:
-        """One step: per-sample losses, per-sample correctness, per-parameter gradient norms."""
-        self.loss += per_sample_loss.sum()
+    def add(self, loss_sum: torch.Tensor, hits: torch.Tensor, grad_norms: torch.Tensor) -> None:
+        """One step: the sum of its per-sample losses, per-sample correctness, per-parameter gradient norms."""
+        self.loss += loss_sum
         self.correct += hits.sum()
         total = torch.linalg.vector_norm(grad_norms)
         self.grad_sum += total
