@@ -29,11 +29,15 @@ from benchmarks.bench_lib import (
     make_model,
     validate,
 )
-from trainwise.data.batching import TensorBatches
+
+try:
+    from trainwise.batching import TensorBatches
+except ImportError:                        # before batching.py moved out of trainwise.data
+    from trainwise.data.batching import TensorBatches
 from trainwise.metrics import MetricAccumulator
 from trainwise.tracking import EpochSums
 
-EXTRAS = ("per_sample_loss", "train_accuracy", "grad_norms", "no_grad_add", "bookkeeping")
+EXTRAS = ("train_accuracy", "grad_norms", "no_grad_add", "bookkeeping")
 
 
 class HandStep:
@@ -64,12 +68,14 @@ class _State:
 
 
 class TrainwiseStep(HandStep):
-    """trainwise's step (``loop.py``), less the extras named in ``drop`` (see ``EXTRAS``)."""
+    """trainwise's step (``loop.py`` since cd5bd30: the fused mean cross-entropy, then the batch's loss sum,
+    hits and gradient norms into ``EpochSums``), less the extras named in ``drop`` (see ``EXTRAS``).
+    ``per_sample_loss=True`` is the step before cd5bd30 (``reduction="none"``, then ``.mean()``)."""
 
     callbacks: list = []
 
     def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32), *,
-                 drop: frozenset[str] = frozenset()) -> None:
+                 drop: frozenset[str] = frozenset(), per_sample_loss: bool = False) -> None:
         super().__init__(features, seed, hidden)
         self.params = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
         self.sums = EpochSums(torch.device("cpu"), len(self.params))
@@ -78,22 +84,24 @@ class TrainwiseStep(HandStep):
         if unknown:
             raise ValueError(f"Expected extras among {EXTRAS}, but got {sorted(unknown)}")
         self.drop = drop
+        self.per_sample_loss = per_sample_loss
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         drop, sums, state = self.drop, self.sums, self.state
         self.optimizer.zero_grad(set_to_none=True)
         out = self.model(xb)
-        if "per_sample_loss" in drop:
-            loss = F.cross_entropy(out, yb)
-            loss.backward()
-        else:
+        if self.per_sample_loss:
             per_sample = F.cross_entropy(out, yb, reduction="none")
             per_sample.mean().backward()
+        else:
+            loss = F.cross_entropy(out, yb)
+            loss.backward()
         if "grad_norms" not in drop:
             norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
         self.optimizer.step()
+        loss_sum = per_sample.detach().sum() if self.per_sample_loss else loss.detach() * len(yb)
         with torch.no_grad() if "no_grad_add" not in drop else _NULL:      # EpochSums.add, inlined
-            sums.loss += loss.detach() * len(yb) if "per_sample_loss" in drop else per_sample.detach().sum()
+            sums.loss += loss_sum
             if "train_accuracy" not in drop:
                 preds = out.detach().argmax(dim=1)
                 sums.correct += (preds == yb).sum()
@@ -127,12 +135,12 @@ class RealSumsStep(TrainwiseStep):
         state = self.state
         self.optimizer.zero_grad(set_to_none=True)
         out = self.model(xb)
-        per_sample = F.cross_entropy(out, yb, reduction="none")
-        per_sample.mean().backward()
+        loss = F.cross_entropy(out, yb)
+        loss.backward()
         norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
         self.optimizer.step()
         preds = out.detach().argmax(dim=1)
-        self.sums.add(per_sample.detach(), preds == yb, norms)
+        self.sums.add(loss.detach() * len(yb), preds == yb, norms)   # a 0-dim sum: fits add() before cd5bd30 too
         state.step += 1
         state.batch += 1
         state.train_count = self.sums.seen
@@ -264,12 +272,12 @@ def deferred_flush_every(params: list[torch.Tensor], budget: int = DEFERRED_BUDG
 
 
 class ProposedStep(TrainwiseStep):
-    """The replica with ``LazySums``; with ``mean_loss`` also the mean-reduced loss (no class weights);
-    with ``deferred`` a ``DeferredSums`` where the gradients of 8 steps or more fit ``DEFERRED_BUDGET``
-    (else ``LazySums``: a wide model's gradients are measured eagerly)."""
+    """The replica with ``LazySums``; with ``deferred`` a ``DeferredSums`` where the gradients of 8 steps or
+    more fit ``DEFERRED_BUDGET`` (else ``LazySums``: a wide model's gradients are measured eagerly).
+    ``mean_loss=False`` backpropagates ``reduction="none"`` then ``.mean()``, as before cd5bd30."""
 
     def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32), *,
-                 mean_loss: bool = False, deferred: bool = False) -> None:
+                 mean_loss: bool = True, deferred: bool = False) -> None:
         super().__init__(features, seed, hidden)
         flush_every = deferred_flush_every([p for _, p in self.params])
         self.deferred = deferred and flush_every >= 8

@@ -456,14 +456,14 @@ def _nan_check_by_sum() -> str | None:
     NaN or Inf makes the sum non-finite), today's exact ``isfinite(X).all()`` only when the sum is not finite
     (an overflow of huge values, or a real NaN to report). ``isfinite(X)`` builds ``X.abs()`` and three
     boolean tensors: about 5 bytes of temporaries per 4-byte value."""
-    import trainwise.data.batching as batching
+    import trainwise.batching as batching
     import trainwise.loop
 
     old = "        if not bool(torch.isfinite(X).all()):\n"
     new = "        if not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):\n"
     source = Path(batching.__file__).read_text()
     if source.count(old) != 1:
-        return "the NaN-check prototype no longer matches trainwise/data/batching.py"
+        return "the NaN-check prototype no longer matches trainwise/batching.py (adopted in src since cd5bd30+)"
     exec(compile(source.replace(old, new), batching.__file__, "exec"), batching.__dict__)
     trainwise.loop.make_batches = batching.make_batches
     return None

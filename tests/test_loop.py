@@ -45,7 +45,7 @@ def test_one_epoch_equals_a_hand_written_loop():
     tw.Trainer(optimizer="sgd", lr=0.1, epochs=2, batch_size=32, seed=3).fit(model, (X, y))
 
     opt = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
-    from trainwise.data.batching import epoch_generator
+    from trainwise.batching import epoch_generator
     for epoch in (1, 2):
         order = torch.randperm(len(X), generator=epoch_generator(3, epoch))
         for i in range(0, len(X), 32):

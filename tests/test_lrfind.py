@@ -13,9 +13,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from trainwise.batching import make_batches
 from trainwise.cli import _Parser
 from trainwise.commands_optim import add_lrfind_arguments, run_lr_find
-from trainwise.data.batching import make_batches
 from trainwise.errors import InputError
 from trainwise.lrfind import lr_find, steepest_index, suggest_lr, valley_index
 

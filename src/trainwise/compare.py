@@ -49,9 +49,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwise.batching import make_batches
 from trainwise.callbacks import Callback
 from trainwise.config import TrainConfig, resolve_device
-from trainwise.data.batching import make_batches
 from trainwise.errors import InputError
 from trainwise.loop import Run, Trainer, _autocast
 from trainwise.metrics import MetricAccumulator

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwise import distributed
+from trainwise.batching import make_batches
 from trainwise.callbacks import Callback, TrainState
 from trainwise.checkpoint import (
     load_checkpoint,
@@ -34,7 +35,6 @@ from trainwise.checkpoint import (
     set_rng_state,
 )
 from trainwise.config import TrainConfig, resolve_device
-from trainwise.data.batching import make_batches
 from trainwise.diagnostics import diagnose, verdict
 from trainwise.errors import InputError
 from trainwise.metrics import MetricAccumulator

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwise.data.batching import Batch, make_batches
+from trainwise.batching import Batch, make_batches
 from trainwise.errors import InputError
 from trainwise.loop import Trainer
 from trainwise.optim import OptimizerFactory, build_optimizer, optimizer_settings

@@ -406,7 +406,7 @@ def _world() -> tuple[int, int]:
 class ParquetStream:
     """Batches of a Parquet file read row group by row group (see the module docstring for the order,
     the sharding and the memory bound). Implements the interface of
-    :class:`~trainwise.data.batching.TensorBatches`, so `Trainer.fit` and `Trainer.evaluate` take it.
+    :class:`~trainwise.batching.TensorBatches`, so `Trainer.fit` and `Trainer.evaluate` take it.
 
     ``rank`` and ``world_size`` default to the process group's (or torchrun's ``RANK``/``WORLD_SIZE``);
     ``device`` to the one `Trainer` picks by default (``cuda:LOCAL_RANK`` under torchrun with GPUs, else

@@ -165,7 +165,8 @@ def as_tensors(X: Any, y: Any, *, name: str) -> tuple[torch.Tensor, torch.Tensor
     if int(y.min()) < 0:
         raise InputError(f"{name}: y holds the negative label {int(y.min())}; labels must be 0..C-1.")
     if X.is_floating_point():
-        if not bool(torch.isfinite(X).all()):
+        # one sum first (any NaN/Inf makes it non-finite); the exact, memory-hungry check only when it is not
+        if not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):
             bad = int((~torch.isfinite(X)).reshape(len(X), -1).any(dim=1).sum())
             raise InputError(f"{name}: X holds NaN or Inf in {bad} row(s); impute or drop them first.")
         if X.dtype == torch.float64:
