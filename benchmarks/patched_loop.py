@@ -1,20 +1,17 @@
-"""trainwise's loop with the proposed changes, to measure them on a whole ``Trainer.fit``.
+"""trainwise's loop with the proposed per-step tracking, to measure it on a whole ``Trainer.fit``.
 
 The source of ``trainwise/loop.py`` is read when ``load()`` is called, the edits in ``PATCHES`` are applied
 -- each must match the current text exactly once, else ``load()`` says which one no longer applies -- and
-the result is run as the module ``trainwise_patched_loop``. Nothing in ``src/`` is changed. The edits:
+the result is run as the module ``trainwise_patched_loop``. Nothing in ``src/`` is changed.
 
-1. ``mean loss``: without class weights or a custom loss, the training step backpropagates
-   ``F.cross_entropy(out, y)`` (mean) instead of ``cross_entropy(..., reduction="none").mean()``; with
-   weights it keeps the per-sample losses (their mean is what is averaged per sample).
-2. ``deferred tracking``: a step hands ``StepSums`` references only -- the batch's mean loss, the detached
-   logits and targets, the gradient tensors (or, with gradient clipping, a custom optimizer or torchrun,
-   their norms measured before clipping as today) -- and ``StepSums`` does the tensor work once per up to
-   64 steps (see ``overheads.LazySums`` / ``DeferredSums``). Same numbers per epoch, still no host sync.
-3. ``scores in the last epoch``: validation keeps score histograms only in the last epoch (the only
-   one whose histograms are read: thresholds, AP, ROC AUC); a run that stops early gets one more
-   validation pass with scores at the end (unless it diverged, or ends by restoring the best epoch, which
-   re-evaluates anyway).
+The edit, "deferred tracking": a step hands ``StepSums`` references only -- the batch's mean loss (the
+tensor ``backward`` ran on), the detached logits and targets, the gradient tensors (or, with gradient
+clipping, a custom optimizer or torchrun, their norms measured before clipping as today) -- and
+``StepSums`` does the tensor work once per up to 64 steps (see ``overheads.LazySums`` / ``DeferredSums``).
+Same numbers per epoch, still no host sync.
+
+(The first version of this prototype also switched the step to the fused mean cross-entropy and kept
+score histograms for the last epoch's validation only; both are in ``loop.py`` since cd5bd30.)
 """
 
 from __future__ import annotations
@@ -25,77 +22,27 @@ import types
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.overheads import DEFERRED_BUDGET, LazySums
 
 # (name, old text or a pattern, new text): each must match exactly once
 PATCHES: list[tuple[str, str | re.Pattern, str]] = [
-    ("mean loss", '''
-        def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(out, y, weight=weights, reduction="none")
-
-        return cross_entropy
-''', '''
-        def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(out, y, weight=weights, reduction="none")
-
-        if weights is None:
-            cross_entropy.batch_mean = _plain_mean_cross_entropy
-        return cross_entropy
-'''),
-    ("deferred tracking: the step", '''
-                    per_sample = loss_terms(out, yb)
-                per_sample.mean().backward()
+    ("deferred tracking: the norms", """
                 norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in params]))
-''', '''
-                    loss = _batch_mean(loss_terms, out, yb)
-                loss.backward()
+""", """
                 grads = [_grad(p) for _, p in params]
                 norms = None if sums.defers_norms else torch._foreach_norm(grads)
-'''),
-    ("deferred tracking: the sums", '''
-                preds = self._predict(out.detach(), task, with_scores=False)[0]
-                sums.add(per_sample.detach(), preds == yb, norms)
-''', '''
-                sums.add_step(loss.detach(), out.detach(), yb, grads if norms is None else norms)
-'''),
-    ("deferred tracking: one StepSums per epoch", '''
+"""),
+    ("deferred tracking: the sums", re.compile(
+        r"\n( +)preds = self\._predict\(out\.detach\(\), task, with_scores=False\)\[0\]\n"
+        r" +sums\.add\(loss\.detach\(\) \* len\(yb\), preds == yb, norms\)[^\n]*\n"),
+     r"\n\1sums.add_step(loss.detach(), out.detach(), yb, grads if norms is None else norms)\n"),
+    ("deferred tracking: one StepSums per epoch", """
             sums = EpochSums(device, len(params))
-''', '''
+""", """
             sums = _step_sums(device, params, cfg, world, task, self._predict)
-'''),
-    ("scores in the last epoch: the epoch's validation", re.compile(
-        r"(\n            if val_batches is not None and not diverged:\n\s+\w+ = self\._evaluate\(evaluate, [^)]*)\)"),
-     r"\1, with_scores=epoch == cfg.epochs)"),
-    ("scores in the last epoch: a run that stopped early", '''
-        self._call("on_fit_end", state)
-''', '''
-        if (val_metrics is not None and task.binary and state.history and state.history[-1]["epoch"] != cfg.epochs
-                and math.isfinite(state.history[-1]["train_loss"])
-                and not (best.weights is not None and best.epoch != state.history[-1]["epoch"])):
-            val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
-        self._call("on_fit_end", state)
-'''),
-    ("scores in the last epoch: _evaluate", re.compile(r"(    def _evaluate\(self, [^)]*?)(\) -> [^:]+:)"),
-     r"\1, with_scores: bool = True\2"),
-    ("scores in the last epoch: _predict", '''
-                preds, scores = self._predict(out, task)
-                acc.update(''', '''
-                preds, scores = self._predict(out, task, with_scores=with_scores)
-                acc.update('''),
+"""),
 ]
-
-HELPERS = '''
-
-def _plain_mean_cross_entropy(out, y):
-    return F.cross_entropy(out, y)
-
-
-def _batch_mean(loss_terms, out, y):
-    mean = getattr(loss_terms, "batch_mean", None)
-    return mean(out, y) if mean is not None else loss_terms(out, y).mean()
-'''
 
 
 class StepSums(LazySums):
@@ -167,9 +114,9 @@ def load() -> types.ModuleType | str:
     name = "trainwise_patched_loop"
     module = types.ModuleType(name)
     module.__file__ = f"<patched {trainwise.loop.__file__}>"
-    module.__dict__.update(_step_sums=_step_sums, F=F)
+    module.__dict__.update(_step_sums=_step_sums)
     sys.modules[name] = module                     # dataclasses look their module up
-    exec(compile(source + HELPERS, module.__file__, "exec"), module.__dict__)
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
 
 

@@ -184,37 +184,35 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
                                         "  via the real EpochSums.add": oh.RealSumsStep()}
     for extra in oh.EXTRAS:
         steppers[f"  without {extra}"] = oh.TrainwiseStep(drop=frozenset([extra]))
-    steppers["  without all five"] = oh.TrainwiseStep(drop=frozenset(oh.EXTRAS))
+    steppers["  without all four"] = oh.TrainwiseStep(drop=frozenset(oh.EXTRAS))
+    steppers["  with the per-sample loss (before cd5bd30)"] = oh.TrainwiseStep(per_sample_loss=True)
     steppers["proposed: LazySums"] = oh.ProposedStep()
-    steppers["proposed: LazySums + mean loss"] = oh.ProposedStep(mean_loss=True)
     steppers["proposed: DeferredSums"] = oh.ProposedStep(deferred=True)
-    steppers["proposed: DeferredSums + mean loss"] = oh.ProposedStep(deferred=True, mean_loss=True)
     steps = oh.paired_steps(steppers, data, blocks=blocks)
     base = steps["hand-written step"]["cpu"]["us_per_step"]
     print(f"  per training step ({blocks} alternating blocks of 20 steps; batch {bl.BATCH_SIZE}); "
           "extra us = (ratio - 1) x the hand-written step's median")
-    print(f"  {'':<40}{'cpu us/step':>12}{'ratio':>7}{'extra us':>10}{'wall ratio':>12}")
+    print(f"  {'':<46}{'cpu us/step':>12}{'ratio':>7}{'extra us':>10}{'wall ratio':>12}")
     for name, r in steps.items():
         us = r["cpu"]["us_per_step"]
-        print(f"  {name:<40}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{(r['cpu']['ratio'] - 1) * base:>10.1f}"
+        print(f"  {name:<46}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{(r['cpu']['ratio'] - 1) * base:>10.1f}"
               f"{r['wall']['ratio']:>12.3f}")
 
     wide = (512, 256)
     wide_steps = oh.paired_steps({"hand-written step": oh.HandStep(hidden=wide),
                                   "trainwise step": oh.TrainwiseStep(hidden=wide),
-                                  "proposed: DeferredSums + mean loss": oh.ProposedStep(hidden=wide, deferred=True,
-                                                                                        mean_loss=True)},
+                                  "proposed: DeferredSums": oh.ProposedStep(hidden=wide, deferred=True)},
                                  data, blocks=blocks // 2)
     print(f"  the same steps with a wider MLP (hidden {wide}): the extra cost is per step, not per FLOP")
     for name, r in wide_steps.items():
         us = r["cpu"]["us_per_step"]
         extra = (r["cpu"]["ratio"] - 1) * wide_steps["hand-written step"]["cpu"]["us_per_step"]
-        print(f"  {name:<40}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{extra:>10.1f}{r['wall']['ratio']:>12.3f}")
+        print(f"  {name:<46}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{extra:>10.1f}{r['wall']['ratio']:>12.3f}")
 
     model = bl.make_model()
     val = bl.alternate({
         "hand-written validation": lambda: oh.hand_validation(model, data),
-        "trainwise validation": lambda: oh.trainwise_validation(model, data),
+        "trainwise, with score histograms": lambda: oh.trainwise_validation(model, data),
         "  scores by sigmoid(l1 - l0)": lambda: oh.trainwise_validation(model, data, scores="sigmoid"),
         "  no score histograms": lambda: oh.trainwise_validation(model, data, scores="none"),
         "  no histograms, history keys only": lambda: oh.trainwise_validation(model, data, scores="none", full=False),
@@ -232,34 +230,38 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
     X = data.X_train
     check = bl.alternate({"isfinite(X).all()": lambda: bool(torch.isfinite(X).all()),
                           "isfinite(X.sum())": lambda: bool(torch.isfinite(X.sum()))}, repeats * 5)
-    print(f"  of which the NaN/Inf check of the training features ({tuple(X.shape)}), as today "
-          f"{1000 * check['isfinite(X).all()']['cpu']['median_s']:.2f} ms; a sum's isfinite (exact: any NaN/Inf makes "
-          f"the sum non-finite; an overflow falls back to today's check) "
+    print(f"  the NaN/Inf check of the training features ({tuple(X.shape)}): isfinite(X).all() "
+          f"{1000 * check['isfinite(X).all()']['cpu']['median_s']:.2f} ms; isfinite(X.sum()) (exact: any NaN/Inf makes "
+          f"the sum non-finite; an overflow falls back to the full check) "
           f"{1000 * check['isfinite(X.sum())']['cpu']['median_s']:.2f} ms")
 
     # the whole fit's ratio, rebuilt from the parts
     epochs = args.epochs
     n_steps = -(-len(data.X_train) // bl.BATCH_SIZE) * epochs
     val_s = {name: r["cpu"]["median_s"] for name, r in val.items()}
-    lean_val = (epochs - 1) * val_s["  no histograms, history keys only"] + val_s["trainwise validation"]
+    scored = val_s["trainwise, with score histograms"]
+    since = (epochs - 1) * val_s["  no score histograms"] + scored          # histograms in the last epoch only
+    lean = (epochs - 1) * val_s["  no histograms, history keys only"] + scored
 
     def fit_ratio(step_name: str, val_total: float) -> float:
         us = steps[step_name]["cpu"]["ratio"] * base
         return ((n_steps * us * 1e-6 + val_total + fixed)
                 / (n_steps * base * 1e-6 + epochs * val_s["hand-written validation"]))
 
-    deferred = "proposed: DeferredSums + mean loss"
     estimate = {
-        "today": fit_ratio("trainwise step", epochs * val_s["trainwise validation"]),
-        "step: LazySums + mean loss": fit_ratio("proposed: LazySums + mean loss", epochs * val_s["trainwise validation"]),
-        "step: DeferredSums + mean loss": fit_ratio(deferred, epochs * val_s["trainwise validation"]),
-        "step: DeferredSums + mean loss; histograms in the last epoch only": fit_ratio(deferred, lean_val),
+        "before cd5bd30 (per-sample loss; histograms every epoch)": fit_ratio(
+            "  with the per-sample loss (before cd5bd30)", epochs * scored),
+        "today's loop": fit_ratio("trainwise step", since),
+        "proposed step: LazySums": fit_ratio("proposed: LazySums", since),
+        "proposed step: DeferredSums": fit_ratio("proposed: DeferredSums", since),
+        "DeferredSums; epochs compute the history's keys only": fit_ratio("proposed: DeferredSums", lean),
     }
     print("  the fit's ratio to the hand-written loop, rebuilt from the parts "
           "(steps x step cost + validation passes + per-fit cost):")
     for name, value in estimate.items():
-        print(f"    {name:<70}{value:.3f}")
-    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val, "per_fit_outside_epochs_s": fixed, "finite_check": check, "outside_samples_s": outside,
+        print(f"    {name:<60}{value:.3f}")
+    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val,
+            "per_fit_outside_epochs_s": fixed, "finite_check": check, "outside_samples_s": outside,
             "fit_ratio_estimates": estimate, "blocks": blocks, "steps_per_fit": n_steps}
 
 
@@ -452,18 +454,23 @@ def _skip_data_package_init() -> None:
 
 
 def _nan_check_by_sum() -> str | None:
-    """Prototype of a cheaper NaN/Inf check in ``data/batching.as_tensors``: ``isfinite(X.sum())`` first (any
-    NaN or Inf makes the sum non-finite), today's exact ``isfinite(X).all()`` only when the sum is not finite
-    (an overflow of huge values, or a real NaN to report). ``isfinite(X)`` builds ``X.abs()`` and three
-    boolean tensors: about 5 bytes of temporaries per 4-byte value."""
-    import trainwise.batching as batching
+    """Prototype of a cheaper NaN/Inf check in ``batching.as_tensors``: ``isfinite(X.sum())`` first (any NaN
+    or Inf makes the sum non-finite), the exact ``isfinite(X).all()`` only when the sum is not finite (an
+    overflow of huge values, or a real NaN to report). ``isfinite(X)`` builds ``X.abs()`` and three boolean
+    tensors: about 5 bytes of temporaries per 4-byte value. Nothing to do where ``batching.py`` has it."""
+    try:
+        import trainwise.batching as batching
+    except ImportError:                        # before batching.py moved out of trainwise.data
+        import trainwise.data.batching as batching
     import trainwise.loop
 
     old = "        if not bool(torch.isfinite(X).all()):\n"
     new = "        if not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):\n"
     source = Path(batching.__file__).read_text()
+    if new in source:
+        return None
     if source.count(old) != 1:
-        return "the NaN-check prototype no longer matches trainwise/batching.py (adopted in src since cd5bd30+)"
+        return f"the NaN-check prototype no longer matches {batching.__file__}"
     exec(compile(source.replace(old, new), batching.__file__, "exec"), batching.__dict__)
     trainwise.loop.make_batches = batching.make_batches
     return None
