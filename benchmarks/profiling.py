@@ -26,7 +26,7 @@ PHASES: list[tuple[str, str]] = [
     ("gradient clipping", r"clip_grad"),
     ("optimizer step", r"optimizer\.step\("),
     ("zero_grad", r"zero_grad"),
-    ("forward + loss", r"loss_terms\(|cross_entropy|forward\(xb\)|model\(xb\)"),
+    ("forward + loss", r"loss_terms\(|batch_mean\(|cross_entropy|forward\(xb\)|model\(xb\)"),
     ("train accuracy (argmax)", r"_predict\("),
     ("running sums on the device", r"sums\.add\(|loss_sum \+="),
     ("callbacks", r"_call\("),
