@@ -68,6 +68,7 @@ from trainwise.data.preprocess import (
     positive_index,
 )
 from trainwise.data.tables import name_list, row_list
+from trainwise.data.tabular import data_facts
 from trainwise.errors import InputError
 
 __all__ = ["ParquetStream", "RowSplit", "StreamData", "StreamStatistics", "fit_stream", "prepare_stream"]
@@ -628,30 +629,21 @@ class StreamData:
         return [a + b for a, b in zip(self.train.class_counts, self.val.class_counts, strict=True)]
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready facts, with the keys of `TabularData.describe` (no leakage check: it needs every row's
-        hash in memory)."""
+        """JSON-ready facts, as `TabularData.describe` gives them (no leakage check: it needs every row's
+        hash in memory), plus how the file was streamed."""
         stats = self.statistics
-        train_counts, val_counts, counts = self.train.class_counts, self.val.class_counts, self.class_counts
-        total = int(sum(counts))
         if self.val_source is None:
             split = stats.split
             validation = {"kind": "hashed rows", "stratified": False, "fraction": split.fraction, "seed": split.seed}
         else:
             validation = {"kind": "file", "source": self.val_source}
-        return {
-            "source": stats.source,
-            "target": stats.target,
-            "validation": validation,
-            "rows": {"train": self.train.total_samples, "val": self.val.total_samples, "total": total},
-            "columns": len(self.preprocessor.input_columns),
-            "features": len(self.feature_names),
-            "classes": [{"label": label, "count": int(c), "share": c / total, "train": int(t), "val": int(v)}
-                        for label, c, t, v in zip(self.labels, counts, train_counts, val_counts, strict=True)],
-            "positive_label": None if self.positive is None else self.labels[self.positive],
-            "leakage": None,
-            "stream": {"row_groups": stats.row_groups, "shuffle_rows": self.train.window,
-                       "approximate": stats.approximate},
-        }
+        facts = data_facts(source=stats.source, target=stats.target, validation=validation,
+                           rows={"train": self.train.total_samples, "val": self.val.total_samples},
+                           preprocessor=self.preprocessor, labels=self.labels, positive=self.positive, leakage=None,
+                           train_counts=self.train.class_counts, val_counts=self.val.class_counts)
+        facts["stream"] = {"row_groups": stats.row_groups, "shuffle_rows": self.train.window,
+                           "approximate": stats.approximate}
+        return facts
 
 
 def prepare_stream(path: str | os.PathLike[str], target: str, *, val_path: str | os.PathLike[str] | None = None,

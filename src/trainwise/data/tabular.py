@@ -79,33 +79,36 @@ class TabularData:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready facts about the data for the report and the findings."""
-        train_counts = np.bincount(self.y_train.numpy(), minlength=self.num_classes)
-        val_counts = np.bincount(self.y_val.numpy(), minlength=self.num_classes)
-        total = int(sum(self.class_counts))
         if self.val_source is None:
             validation = {"kind": "split", "stratified": True, "fraction": self.val_fraction, "seed": self.seed}
         else:
             validation = {"kind": "file", "source": self.val_source}
-        return {
-            "source": self.source,
-            "target": self.target,
-            "validation": validation,
-            "rows": {"train": self.n_train, "val": self.n_val, "total": total},
-            "columns": len(self.preprocessor.input_columns),
-            "features": len(self.feature_names),
-            "classes": [
-                {
-                    "label": label,
-                    "count": int(count),
-                    "share": count / total,
-                    "train": int(train_counts[i]),
-                    "val": int(val_counts[i]),
-                }
-                for i, (label, count) in enumerate(zip(self.labels, self.class_counts, strict=True))
-            ],
-            "positive_label": None if self.positive is None else self.labels[self.positive],
-            "leakage": self.leakage,
-        }
+        return data_facts(source=self.source, target=self.target, validation=validation,
+                          rows={"train": self.n_train, "val": self.n_val}, preprocessor=self.preprocessor,
+                          labels=self.labels, positive=self.positive, leakage=self.leakage,
+                          train_counts=np.bincount(self.y_train.numpy(), minlength=self.num_classes),
+                          val_counts=np.bincount(self.y_val.numpy(), minlength=self.num_classes))
+
+
+def data_facts(*, source: str, target: str, validation: dict, rows: dict[str, int], preprocessor: Any,
+               labels: list[str], positive: int | None, leakage: dict | None, train_counts: Any,
+               val_counts: Any) -> dict[str, Any]:
+    """The data-facts dict the report and the findings read (one builder for tables and streams): source,
+    target, how validation rows were chosen, rows, columns, features, classes with shares, leakage."""
+    counts = [int(t) + int(v) for t, v in zip(train_counts, val_counts, strict=True)]
+    total = sum(counts)
+    return {
+        "source": source,
+        "target": target,
+        "validation": validation,
+        "rows": {**rows, "total": total},
+        "columns": len(preprocessor.input_columns),
+        "features": len(preprocessor.feature_names),
+        "classes": [{"label": label, "count": c, "share": c / total, "train": int(t), "val": int(v)}
+                    for label, c, t, v in zip(labels, counts, train_counts, val_counts, strict=True)],
+        "positive_label": None if positive is None else labels[positive],
+        "leakage": leakage,
+    }
 
 
 def prepare_tabular(
