@@ -10,20 +10,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_wine
+from sklearn.datasets import load_wine
 
 from trainwise.cli import main
-
-
-@pytest.fixture(scope="module")
-def cancer_csv(tmp_path_factory):
-    """scikit-learn's breast cancer table with string labels, written as a real CSV."""
-    data = load_breast_cancer(as_frame=True)
-    frame = data.frame.copy()
-    frame["diagnosis"] = np.where(frame.pop("target") == 1, "benign", "malignant")
-    path = tmp_path_factory.mktemp("cancer") / "cancer.csv"
-    frame.to_csv(path, index=False)
-    return path
 
 
 def run_cli(capsys, *argv):

@@ -262,16 +262,6 @@ def test_bad_lrs_are_named():
         parse_lrs("0.1,0")
 
 
-@pytest.fixture(scope="module")
-def cancer_csv(tmp_path_factory):
-    data = load_breast_cancer(as_frame=True)
-    frame = data.frame.copy()
-    frame["diagnosis"] = np.where(frame.pop("target") == 1, "benign", "malignant")
-    path = tmp_path_factory.mktemp("cancer") / "cancer.csv"
-    frame.to_csv(path, index=False)
-    return path
-
-
 def parse(*argv):
     parser = _Parser(prog="trainwise compare")
     add_compare_arguments(parser)
