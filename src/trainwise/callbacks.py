@@ -32,8 +32,15 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     should_stop: bool = False
     stop_reason: str | None = None
-    train_loss_sum: torch.Tensor | None = None   # running sums of the current epoch, on the device
-    train_count: torch.Tensor | None = None
+    train_loss_sum: torch.Tensor | None = None   # the epoch's loss sum on the device, as of the last flush
+    train_count: int | None = None               # samples trained on in the current epoch
+    train_sums: Any = field(default=None, repr=False)  # the epoch's EpochSums (the loop's own bookkeeping)
+
+    def flush_train_sums(self) -> None:
+        """Fold the steps the loop has not yet added into ``train_loss_sum`` (it does so every few dozen
+        steps, to keep per-step work off the device): call it before reading ``train_loss_sum``."""
+        if self.train_sums is not None:
+            self.train_sums.flush()
 
 
 class Callback:

@@ -150,6 +150,8 @@ class Trainer:
         state = TrainState(model=model, optimizer=optimizer, scheduler=scheduler, epochs=cfg.epochs,
                            steps_per_epoch=len(train_batches))
         params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+        # gradients may be held until the sums' next flush unless something can change them in place first
+        may_change_grads = cfg.grad_clip is not None or not isinstance(cfg.optimizer, str) or world.distributed
         best = Best(cfg.monitor, cfg.min_delta, keep_weights=cfg.keeps_best)
         folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
         writer = folder if world.is_main else None       # rank 0 alone writes; every rank can read
@@ -184,7 +186,8 @@ class Trainer:
             state.epoch, state.batch = epoch, 0
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            sums = EpochSums(device, len(params))
+            sums = EpochSums.for_params(device, [p for _, p in params], may_change_grads=may_change_grads,
+                                        predict=lambda out: self._predict(out, task, with_scores=False)[0])
             if partial is not None:                # resuming mid-epoch: carry the epoch's sums over
                 # rank 0's checkpoint holds the interrupted epoch's sums over all ranks: only rank 0 takes them
                 sums.load_state_dict(partial["sums"], device, summed_part=world.is_main)
@@ -195,21 +198,22 @@ class Trainer:
 
             # -- train one epoch; sums stay on the device
             model.train()
-            state.train_loss_sum = sums.loss
+            state.train_loss_sum, state.train_sums = sums.loss, sums
             for xb, yb in train_batches.epoch(epoch, start_batch=state.batch):
                 optimizer.zero_grad(set_to_none=True)
                 with autocast:
                     out = forward(xb)
                     loss = batch_mean(out, yb)
                 loss.backward()
-                norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in params]))
+                grads = [_grad(p) for _, p in params]
+                if not sums.defer_norms:         # measured now, before clipping or anything else changes them
+                    grads = torch._foreach_norm(grads)
                 if cfg.grad_clip is not None:
                     nn.utils.clip_grad_norm_([p for _, p in params], cfg.grad_clip)
                 optimizer.step()
                 if schedule_every == "batch":
                     scheduler.step()
-                preds = self._predict(out.detach(), task, with_scores=False)[0]
-                sums.add(loss.detach() * len(yb), preds == yb, norms)    # the batch's per-sample sum
+                sums.add(loss.detach(), out.detach(), yb, grads)        # references only: see EpochSums
                 state.step += 1
                 state.batch += 1
                 state.train_count = sums.seen

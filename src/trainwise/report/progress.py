@@ -100,6 +100,7 @@ class RichProgress(Callback):
         loss = None
         if state.train_loss_sum is not None and seen:
             self.loss_reads += 1
+            state.flush_train_sums()
             loss = state.train_loss_sum.item() / seen      # .item(): the one host sync per refresh
         elapsed = max(now - self._epoch_started, 1e-9)
         batches_per_s = (state.batch - self._first_batch) / elapsed
