@@ -265,3 +265,26 @@ def test_bf16_autocast_trains_and_reports_float_metrics():
                                                                   (X[200:], y[200:]))
     assert run.metrics["accuracy"] > 0.8
     assert isinstance(run.history[-1]["val_loss"], float)
+
+
+@pytest.mark.parametrize("single_logit", [False, True])
+def test_validation_measured_in_folds_equals_batch_by_batch(monkeypatch, single_logit):
+    """Validation outputs are measured a fold of batches at a time: the same metrics, thresholds and
+    curve as measuring every batch on its own."""
+    X, y = blobs(n=600)
+
+    def fit():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(X.shape[1], 8), nn.ReLU(), nn.Linear(8, 1 if single_logit else 2))
+        return tw.Trainer(epochs=2, batch_size=32, val_batch_size=16, seed=0).fit(model, (X[:400], y[:400]),
+                                                                                (X[400:], y[400:]))
+    folded = fit()
+    monkeypatch.setattr(tw.loop, "EVAL_FOLD_ELEMENTS", 1)          # one batch per fold
+    single = fit()
+    assert folded.metrics.keys() == single.metrics.keys()
+    for key, value in folded.metrics.items():
+        if isinstance(value, float):
+            assert value == pytest.approx(single.metrics[key], rel=1e-6), key
+        else:
+            assert value == single.metrics[key], key
+    assert folded.thresholds == single.thresholds

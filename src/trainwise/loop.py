@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 VAL_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
 BEST_WEIGHTS = "best.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
+EVAL_FOLD_ELEMENTS = 1 << 20     # validation logits measured together (4 MB in float32)
 RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every"}   # may differ when a run is resumed
 
 
@@ -396,13 +397,32 @@ class Trainer:
         autocast = autocast if autocast is not None else contextlib.nullcontext()
         model.eval()
         acc.reset()
+        # outputs are measured a fold at a time (up to EVAL_FOLD_ELEMENTS logits): the per-batch metric
+        # work would cost more than the forward pass of a small model; a custom loss sees each batch
+        limit = 0 if self.loss_fn is not None else EVAL_FOLD_ELEMENTS
+        outs: list[torch.Tensor] = []
+        targets: list[torch.Tensor] = []
+
+        def fold() -> None:
+            out, y = (outs[0], targets[0]) if len(outs) == 1 else (torch.cat(outs), torch.cat(targets))
+            preds, scores = self._predict(out, task, with_scores=acc.binary_scores)
+            acc.update(preds, y, loss_sum=loss_terms(out, y).sum(), scores=scores if acc.binary_scores else None)
+            outs.clear()
+            targets.clear()
+
         with torch.inference_mode():
+            held = 0
             for xb, yb in batches.epoch(0):
                 with autocast:
                     out = model(xb)
-                preds, scores = self._predict(out, task, with_scores=acc.binary_scores)
-                acc.update(preds, yb, loss_sum=loss_terms(out, yb).sum(),
-                           scores=scores if acc.binary_scores else None)
+                outs.append(out)
+                targets.append(yb)
+                held += out.numel()
+                if held >= limit:
+                    fold()
+                    held = 0
+            if outs:
+                fold()
         if world is not None and world.distributed:
             world.all_reduce(acc.state())
         if acc.diverged():
