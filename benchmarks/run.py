@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of: {', '.join(SECTIONS)}")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds per comparison (default 11, quick 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
-    parser.add_argument("--device", default="cpu", help="device of the loops/precision sections (cpu, cuda)")
+    parser.add_argument("--device", default="cpu",
+                        help="device of the loops, scaling, leakage (its epoch) and precision sections (cpu, cuda)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=50_000, help="rows of the loop benchmark's table")
     parser.add_argument("--epochs", type=int, default=3)
@@ -136,14 +137,6 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
         "(a) hand-written": keep("hand", lambda: bl.hand_loop(data, epochs, device=device)),
         "(b) trainwise": keep("trainwise", lambda: bl.trainwise_fit(data, epochs, device=device)),
     }
-    from benchmarks import patched_loop
-
-    patched = patched_loop.load()
-    if isinstance(patched, str):
-        print(f"  (b') skipped: {patched}")
-    else:
-        contenders["(b') trainwise, proposed loop"] = keep(
-            "patched", lambda: patched_loop.fit(patched, data, epochs, device=device))
     if bl.lightning_available():
         bl.quiet_lightning()
         contenders["(c) Lightning+torchmetrics"] = keep("lightning", lambda: bl.lightning_fit(data, epochs, device=device))
@@ -154,23 +147,15 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
     print(bl.format_table(result, "(a) hand-written",
                           f"  {args.rows} rows x {bl.FEATURES} features, {epochs} epochs, Adam, batch {bl.BATCH_SIZE}, "
                           f"validation metrics per epoch; {repeats} alternating rounds"))
-    focused = {name: fn for name, fn in contenders.items() if name.startswith(("(a)", "(b)", "(b')"))}
+    focused = {name: fn for name, fn in contenders.items() if name.startswith(("(a)", "(b)"))}
     alone = bl.alternate(focused, repeats)
-    print(bl.format_table(alone, "(a) hand-written", "  the same, (a) (b) (b') alone: no Lightning or DataLoader run "
+    print(bl.format_table(alone, "(a) hand-written", "  the same, (a) and (b) alone: no Lightning or DataLoader run "
                           "between them (their allocations can slow the next run)"))
     hand, run = outputs["hand"][-1], outputs["trainwise"].history[-1]
     same = {k: abs(hand[k] - run[k]) for k in ("train_loss", "val_loss", "val_accuracy", "val_f1")}
     print("  same numbers? |hand - trainwise| at the last epoch: "
           + ", ".join(f"{k} {v:.1e}" for k, v in same.items()))
     out = {"timings": result, "timings_alone": alone, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
-    if "patched" in outputs:
-        proposed = outputs["patched"].history[-1]
-        keys = ("train_loss", "train_accuracy", "val_loss", "val_f1", "grad_norm_mean", "grad_norm_max")
-        out["proposed_loop_difference"] = {k: abs(proposed[k] - run[k]) for k in keys}
-        print("  |trainwise - proposed loop| at the last epoch: "
-              + ", ".join(f"{k} {v:.1e}" for k, v in out["proposed_loop_difference"].items()))
-    else:
-        out["proposed_loop_skipped"] = patched
     return out
 
 
@@ -307,15 +292,15 @@ def run_scaling(args: argparse.Namespace, repeats: int) -> dict:
         data = bl.make_data(rows)
         times: dict[str, list[float]] = {"hand": [], "trainwise": []}
         ratios = []
-        bl.hand_loop(bl.make_data(2_000), 1)
+        bl.hand_loop(bl.make_data(2_000), 1, device=args.device)
         for r in range(rounds):
             order = ("hand", "trainwise") if r % 2 == 0 else ("trainwise", "hand")
             epoch = {}
             for name in order:                      # the second epoch's seconds: warm, train + validation
                 if name == "hand":
-                    epoch[name] = bl.hand_loop(data, 2)[-1]["seconds"]
+                    epoch[name] = bl.hand_loop(data, 2, device=args.device)[-1]["seconds"]
                 else:
-                    epoch[name] = bl.trainwise_fit(data, 2).history[-1]["seconds"]
+                    epoch[name] = bl.trainwise_fit(data, 2, device=args.device).history[-1]["seconds"]
                 times[name].append(epoch[name])
             ratios.append(epoch["trainwise"] / epoch["hand"])
         med = {k: statistics.median(v) for k, v in times.items()}
@@ -367,7 +352,7 @@ def run_leakage(args: argparse.Namespace, repeats: int) -> dict:
     epoch_s, hashing = [], {name: [] for name in frames}
     found = {}
     for _ in range(rounds):
-        epoch_s.append(bl.trainwise_fit(data, 1).history[-1]["seconds"])
+        epoch_s.append(bl.trainwise_fit(data, 1, device=args.device).history[-1]["seconds"])
         for name, (train, val, columns) in frames.items():
             started = time.perf_counter()
             found[name] = duplicate_rows(train, val, columns)["count"]

@@ -114,3 +114,24 @@ def test_cuda_steps_and_flushes_without_host_sync():
         torch.cuda.set_sync_debug_mode("default")
     for value, want in zip(sums.read(), _expected(_steps(2)), strict=True):
         assert value == pytest.approx(want, rel=1e-5)
+
+
+def test_a_parameter_without_a_gradient_in_some_steps():
+    """A branch the model takes only on some batches: its gradient is None in the others."""
+
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 2), nn.Linear(4, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.a(x) + (self.b(x) if self.training and self.calls % 3 == 0 else 0)
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 4, generator=g)
+    y = (X[:, 0] > 0).long()
+    torch.manual_seed(0)
+    run = tw.Trainer(epochs=2, batch_size=10, seed=0).fit(Branchy(), (X[:240], y[:240]), (X[240:], y[240:]))
+    assert all(math.isfinite(r["grad_norm_mean"]) and r["grad_norm_max"] > 0 for r in run.history)

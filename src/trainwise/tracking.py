@@ -88,8 +88,11 @@ class EpochSums:
             return None
         if not self.defer_norms:
             return torch.stack([norm for step in self._grads for norm in step]).view(len(self._grads), -1)
-        # one stack and one norm per parameter over all pending steps
+        # one stack and one norm per parameter over all pending steps (a step that left a parameter
+        # without a gradient hands a 0-dim zero for it: that parameter's norms are then taken one by one)
         return torch.stack([torch.linalg.vector_norm(torch.stack(g).flatten(1), dim=1)
+                            if all(t.shape == g[0].shape for t in g)
+                            else torch.stack([torch.linalg.vector_norm(t) for t in g])
                             for g in zip(*self._grads, strict=True)], dim=1)
 
     def _clear(self) -> None:
