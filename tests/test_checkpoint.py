@@ -144,7 +144,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path):
     # the model ends with the best epoch's weights, and the metrics describe that model
     saved = load_file(tmp_path / "best.safetensors")
     for name, tensor in model.state_dict().items():
-        assert torch.equal(tensor, saved[name])
+        assert torch.equal(tensor.cpu(), saved[name])
     assert run.metrics["loss"] == pytest.approx(run.history[best - 1]["val_loss"], rel=1e-6)
 
 

@@ -62,7 +62,7 @@ class Recorder(Callback):
     def _record(self, module, inputs) -> None:
         if module.training:
             x = inputs[0]
-            self.batches[-1].append(float((x * torch.arange(1, x.shape[1] + 1)).sum()))
+            self.batches[-1].append(float((x * torch.arange(1, x.shape[1] + 1, device=x.device)).sum()))
 
 
 def make_net(n_in: int = 30, n_out: int = 2):

@@ -32,6 +32,12 @@ def make_model(d=6, out=2, dropout=0.0, seed=0):
     return nn.Sequential(*layers)
 
 
+def on_model_device(model, *tensors):
+    """The tensors on the device `fit` moved the model to (CUDA where present: ``device="auto"``)."""
+    device = next(model.parameters()).device
+    return [t.to(device) for t in tensors]
+
+
 def strip_time(history):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
@@ -44,10 +50,12 @@ def test_one_epoch_equals_a_hand_written_loop():
     reference = copy.deepcopy(model)
     tw.Trainer(optimizer="sgd", lr=0.1, epochs=2, batch_size=32, seed=3).fit(model, (X, y))
 
+    reference.to(next(model.parameters()).device)
+    X, y = on_model_device(model, X, y)
     opt = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
     from trainwise.batching import epoch_generator
     for epoch in (1, 2):
-        order = torch.randperm(len(X), generator=epoch_generator(3, epoch))
+        order = torch.randperm(len(X), generator=epoch_generator(3, epoch)).to(X.device)
         for i in range(0, len(X), 32):
             idx = order[i:i + 32]
             opt.zero_grad()
@@ -76,6 +84,7 @@ def test_dropout_off_in_validation_so_val_loss_matches_eval_mode():
     model = make_model(dropout=0.5)
     run = tw.Trainer(epochs=2, batch_size=64, seed=0).fit(model, (X[:200], y[:200]), (X[200:], y[200:]))
     model.eval()
+    X, y = on_model_device(model, X, y)
     with torch.no_grad():
         expected = F.cross_entropy(model(X[200:]), y[200:]).item()
     assert run.history[-1]["val_loss"] == pytest.approx(expected, rel=1e-5)
@@ -87,6 +96,7 @@ def test_losses_are_averaged_per_sample_with_a_short_last_batch():
     model = make_model()
     frozen = lambda params: torch.optim.SGD(params, lr=0.0)  # noqa: E731 - weights stay put
     run = tw.Trainer(optimizer=frozen, epochs=1, batch_size=4, val_batch_size=3, seed=0).fit(model, (X, y), (X, y))
+    X, y = on_model_device(model, X, y)
     with torch.no_grad():
         expected = F.cross_entropy(model(X), y).item()
     assert run.history[0]["train_loss"] == pytest.approx(expected, rel=1e-6)
@@ -169,7 +179,7 @@ def test_multiclass_metrics_match_sklearn_on_the_same_predictions():
     run = tw.Trainer(epochs=3, batch_size=32).fit(model, (X[:200], y[:200]), (X[200:], y[200:]))
     model.eval()
     with torch.no_grad():
-        preds = model(X[200:]).argmax(1).numpy()
+        preds = model(*on_model_device(model, X[200:])).argmax(1).cpu().numpy()
     assert run.metrics["accuracy"] == pytest.approx(accuracy_score(y[200:], preds))
     assert run.metrics["f1"] == pytest.approx(f1_score(y[200:], preds, average="macro", labels=range(4),
                                                        zero_division=0))

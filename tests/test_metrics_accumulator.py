@@ -221,10 +221,11 @@ def test_device_follows_the_first_batch_or_is_enforced() -> None:
 def test_cuda_update_without_host_sync() -> None:
     acc = MetricAccumulator(2, device="cuda")
     preds, target = torch.randint(0, 2, (4096,), device="cuda"), torch.randint(0, 2, (4096,), device="cuda")
-    scores = torch.rand(4096, device="cuda")
+    scores, loss_sum = torch.rand(4096, device="cuda"), torch.tensor(3.0, device="cuda")  # made before: a copy
+    torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        acc.update(preds, target, loss_sum=torch.tensor(3.0, device="cuda"), scores=scores)
+        acc.update(preds, target, loss_sum=loss_sum, scores=scores)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     m = acc.compute()
