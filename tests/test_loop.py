@@ -298,3 +298,12 @@ def test_validation_measured_in_folds_equals_batch_by_batch(monkeypatch, single_
         else:
             assert value == single.metrics[key], key
     assert folded.thresholds == single.thresholds
+
+
+def test_two_logit_predictions_equal_argmax_ties_included():
+    g = torch.Generator().manual_seed(0)
+    out = torch.randint(-2, 3, (5000, 2), generator=g).float()        # many ties
+    assert (out[:, 0] == out[:, 1]).any()
+    assert torch.equal(tw.loop._argmax(out), out.argmax(dim=1))
+    wide = torch.randn(100, 5, generator=g)
+    assert torch.equal(tw.loop._argmax(wide), wide.argmax(dim=1))

@@ -272,3 +272,25 @@ def test_nan_loss_is_reported_as_nan() -> None:
     acc = MetricAccumulator(2)
     acc.update(torch.tensor([0]), torch.tensor([0]), loss_sum=torch.tensor(float("nan")))
     assert math.isnan(acc.compute()["loss"])  # the divergence detector needs to see it
+
+
+def test_readings_follow_the_state_after_more_batches_or_a_summed_state() -> None:
+    """compute, thresholds and pr_curve share one histogram per state: it must be rebuilt whenever the
+    state changes -- another batch, a reset, a loaded or all-reduced state."""
+    g = torch.Generator().manual_seed(5)
+    target = torch.randint(0, 2, (500,), generator=g)
+    scores = (0.6 * target + 0.5 * torch.rand(500, generator=g)).clamp(0, 1)
+    acc = MetricAccumulator(2)
+    acc.update((scores >= 0.5).long()[:250], target[:250], scores=scores[:250])
+    first = (acc.compute()["average_precision"], acc.thresholds(target_recall=0.9), acc.pr_curve())
+    acc.update((scores >= 0.5).long()[250:], target[250:], scores=scores[250:])
+    whole = MetricAccumulator(2)
+    whole.update((scores >= 0.5).long(), target, scores=scores)
+    expected = (whole.compute()["average_precision"], whole.thresholds(target_recall=0.9), whole.pr_curve())
+    assert (acc.compute()["average_precision"], acc.thresholds(target_recall=0.9), acc.pr_curve()) == expected
+    assert expected != first
+    acc.state().mul_(2)                          # as an all-reduce over two identical ranks would leave it
+    assert acc.thresholds(target_recall=0.9)["recall@0.9"]["tp"] == 2 * expected[1]["recall@0.9"]["tp"]
+    acc.reset()
+    acc.update((scores >= 0.5).long()[:250], target[:250], scores=scores[:250])
+    assert (acc.compute()["average_precision"], acc.thresholds(target_recall=0.9), acc.pr_curve()) == first

@@ -6,11 +6,16 @@ preprocessing, target excluded), through one 64-bit hash per row
 (:func:`pandas.util.hash_pandas_object`) and a hash-table membership test. Two different rows share a
 hash with probability about 2**-64 per pair: ignored.
 
-Speed, measured on the 2-core development machine with ``time.perf_counter`` (best of 3 to 5):
-1,000,000 rows x 20 columns (16 float, 2 int, 2 string), split 800,000 / 200,000. Idle machine:
-hashing all rows 0.21 s, the membership test 0.02 s (``numpy.isin`` takes 0.46 s: it sorts). With
-other jobs holding the cores (load 4-8): hashing 0.50 s, membership 0.04 s (``numpy.isin`` 0.9-1.2 s),
-the whole :func:`duplicate_rows` call 0.53-0.61 s. Fast enough to run on every fit.
+Most rows need no full hash. Twins agree on every column, so they agree on a few "probe" columns
+(float first, then integer, then the rest: text is the slowest to hash): both tables are hashed on the
+probe columns only, and only the rows whose probe hash occurs in the other table -- the candidates --
+are hashed on all columns. A probe that keeps more than a quarter of either table's rows (columns with
+few distinct values) saves nothing: then every row is hashed, as is a table of few columns.
+
+Speed, measured on the 2-core development machine, 1,000,000 rows split 800,000 / 200,000 with 1% of the
+validation rows duplicated (``benchmarks/tables_bench.py``'s ``leakage_frames``), medians of 9 alternating
+rounds: SPEED_PLACEHOLDER
+``pd.Series.isin`` is the membership test: a hash table, O(n); ``numpy.isin`` sorts and is slower.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ __all__ = ["MAX_EXAMPLES", "duplicate_rows", "row_hashes"]
 
 MAX_EXAMPLES = 5
 
+_PROBE_COLUMNS = 4
+_MAX_CANDIDATE_SHARE = 0.25  # of either table's rows; a probe that keeps more falls back to hashing every row
+_PROBE_ORDER = {"f": 0, "i": 1, "u": 1}  # dtype kinds, cheap and distinctive first; any other kind ranks 2
+
 
 def duplicate_rows(train_df: pd.DataFrame, val_df: pd.DataFrame, columns: Sequence[str]) -> dict[str, Any]:
     """Validation rows whose ``columns`` equal those of a training row.
@@ -35,41 +44,97 @@ def duplicate_rows(train_df: pd.DataFrame, val_df: pd.DataFrame, columns: Sequen
     first matching training row). Missing values match missing values. A column that is numeric in both
     tables is compared as a number (``1 == 1.0``); otherwise, when the two tables' dtypes differ, as text.
     """
-    columns = list(columns)
-    train_h, val_h = _paired_hashes(train_df, val_df, columns)
+    train, val = _aligned(train_df, val_df, list(columns))
+    candidates = _probe(train, val)
+    if candidates is None:
+        train_rows, val_rows = np.arange(len(train)), np.arange(len(val))
+        train_h, val_h = _hashes(train), _hashes(val)
+    else:
+        train_rows, val_rows = candidates
+        train_h, val_h = _hashes(_take(train, train_rows)), _hashes(_take(val, val_rows))
     is_dup = pd.Series(val_h).isin(train_h).to_numpy()  # a hash table: O(n), no sort
-    dup_rows = np.flatnonzero(is_dup)
+    dups = np.flatnonzero(is_dup)
+    # train_rows is ascending, so the first hit among the candidates is the first matching training row
     examples = [
-        {"val_row": int(i), "train_row": int(np.flatnonzero(train_h == val_h[i])[0])}
-        for i in dup_rows[:MAX_EXAMPLES]
+        {"val_row": int(val_rows[i]), "train_row": int(train_rows[np.flatnonzero(train_h == val_h[i])[0]])}
+        for i in dups[:MAX_EXAMPLES]
     ]
-    count = int(dup_rows.size)
+    count = int(dups.size)
     return {"count": count, "share": count / len(val_df) if len(val_df) else 0.0, "examples": examples}
 
 
 def row_hashes(df: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """One uint64 hash per row of ``df[columns]``, independent of the index."""
-    return pd.util.hash_pandas_object(df[list(columns)], index=False).to_numpy()
+    return _hashes(df[list(columns)])
 
 
-def _paired_hashes(
+def _hashes(data: pd.DataFrame | pd.Series) -> np.ndarray:
+    return pd.util.hash_pandas_object(data, index=False).to_numpy()
+
+
+def _aligned(
     train_df: pd.DataFrame, val_df: pd.DataFrame, columns: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of both tables, after giving each column the same dtype on both sides."""
-    train = train_df[columns]
-    val = val_df[columns]
-    mismatched = [c for c in columns if train[c].dtype != val[c].dtype]
-    if mismatched:
-        train = train.copy()
-        val = val.copy()
-        for c in mismatched:
-            if _is_number(train[c]) and _is_number(val[c]):
-                train[c] = train[c].astype(np.float64)
-                val[c] = val[c].astype(np.float64)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``train_df[columns]`` and ``val_df[columns]``, each column given the same dtype on both sides.
+
+    A column that is numeric on both sides becomes float64 where the dtypes differ; any other mismatch,
+    text. The other columns are not copied. Both frames get a 0-based RangeIndex: labels do not matter.
+    """
+    train, val = {}, {}
+    for c in columns:
+        t, v = train_df[c], val_df[c]
+        if t.dtype != v.dtype:
+            if _is_number(t) and _is_number(v):
+                t, v = t.astype(np.float64), v.astype(np.float64)
             else:
-                train[c] = _text(train[c])
-                val[c] = _text(val[c])
-    return row_hashes(train, columns), row_hashes(val, columns)
+                t, v = _text(t), _text(v)
+        train[c], val[c] = t.array, v.array
+    return _frame(train, len(train_df)), _frame(val, len(val_df))
+
+
+def _probe(train: pd.DataFrame, val: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ascending positions of the training and validation rows whose probe columns equal those of some row of
+    the other table: only they can be twins. None when probing would not pay: a table of few columns, or a
+    probe that keeps more than a quarter of either table's rows.
+    """
+    if train.shape[1] <= _PROBE_COLUMNS + 2:
+        return None
+    # sorted() is stable: among columns of one rank, the table's order
+    probe = sorted(train.columns, key=lambda c: _PROBE_ORDER.get(train[c].dtype.kind, 2))[:_PROBE_COLUMNS]
+    train_p = _hashes(_frame({c: train[c].array for c in probe}, len(train)))
+    val_p = _hashes(_frame({c: val[c].array for c in probe}, len(val)))
+    # training rows that meet a validation row's probe hash -- the only ones a candidate can match; asked in
+    # this order, the hash table is built on the smaller validation side
+    train_rows = np.flatnonzero(pd.Series(train_p).isin(val_p).to_numpy())
+    val_rows = np.flatnonzero(pd.Series(val_p).isin(train_p[train_rows]).to_numpy())
+    if train_rows.size > _MAX_CANDIDATE_SHARE * len(train) or val_rows.size > _MAX_CANDIDATE_SHARE * len(val):
+        return None
+    return train_rows, val_rows
+
+
+def _take(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` at positions ``rows``, to hash: twins among them are twins in the whole frames.
+
+    Pandas hashes an object column through its distinct values, and equal values of different types
+    (``1``, ``1.0``, ``True``) are one distinct value that hashes as whichever comes first: hashed alone,
+    some rows could get other hashes than in the whole column. So a column whose dtype does not hash value
+    by value is replaced by its hashes over the whole column (validation's the same way), which hash again.
+    """
+    columns = {}
+    for c in frame.columns:
+        column = frame[c]
+        columns[c] = column.array[rows] if _hashes_value_by_value(column.dtype) else _hashes(column)[rows]
+    return _frame(columns, len(rows))
+
+
+def _hashes_value_by_value(dtype: Any) -> bool:
+    """Whether pandas hashes each value of a column of ``dtype`` by itself, whatever the other values."""
+    return dtype.kind in "biufcmM" or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
+
+
+def _frame(columns: dict[str, Any], length: int) -> pd.DataFrame:
+    """A frame of these columns (arrays of ``length`` values), without copying them."""
+    return pd.DataFrame(columns, index=pd.RangeIndex(length), copy=False)
 
 
 def _is_number(series: pd.Series) -> bool:

@@ -62,6 +62,7 @@ class MetricAccumulator:
         size = 2 + self.num_classes**2 + 1 + (2 * num_bins + 1 if self.binary_scores else 0)
         self._state = torch.zeros(size, dtype=torch.float64, device=device)
         self._positive = 1
+        self._memo: tuple[tuple, curves.ScoreHistogram | None] | None = None
         self._make_views()
 
     # ------------------------------------------------------------------ streaming
@@ -107,6 +108,7 @@ class MetricAccumulator:
     def state(self) -> Tensor:
         """The live float64 state tensor (layout in the class docstring): all-reduce it in place, or
         ``clone()`` it to keep a copy."""
+        self._memo = None           # the caller may change it in ways its version counter does not see
         return self._state
 
     def load_state(self, state: Tensor) -> None:
@@ -255,9 +257,16 @@ class MetricAccumulator:
         return pairs[:-1].view(c, c)
 
     def _histogram(self, state: Tensor, num_samples: int, positive: int) -> curves.ScoreHistogram | None:
-        """The negatives'/positives' score histograms, or None when no scores were given."""
+        """The negatives'/positives' score histograms, or None when no scores were given; built once per
+        state and positive class (compute, thresholds and pr_curve each read it after a pass)."""
         if not self.binary_scores:
             return None
+        key = (self._state.data_ptr(), self._state._version, num_samples, positive)
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self._build_histogram(state, num_samples, positive))
+        return self._memo[1]
+
+    def _build_histogram(self, state: Tensor, num_samples: int, positive: int) -> curves.ScoreHistogram | None:
         hist = state[3 + self.num_classes**2:]
         num_bins = self._edges.numel()
         by_class = hist[:-1].view(2, num_bins).long()

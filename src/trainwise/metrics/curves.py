@@ -144,6 +144,7 @@ class ScoreHistogram:
         self.edges = (default_edges() if edges is None else check_edges(edges)).to(device)
         self.counts = torch.zeros(2, self.edges.numel(), dtype=torch.long, device=self.edges.device)
         self.num_invalid = torch.zeros((), dtype=torch.long, device=self.edges.device)
+        self._swept: tuple[tuple, _Sweep] | None = None
 
     @classmethod
     def from_counts(cls, counts: Tensor, edges: Tensor | None = None, *,
@@ -197,11 +198,16 @@ class ScoreHistogram:
         return _for_precision(self._sweep(), precision)
 
     def _sweep(self) -> _Sweep:
+        """The counts at every edge, computed once per change of ``counts`` (each reading method needs them)."""
+        key = (self.counts.data_ptr(), self.counts._version, self.num_invalid._version)
+        if self._swept is not None and self._swept[0] == key:
+            return self._swept[1]
         if self.num_invalid > 0:
             raise InputError(f"Expected `scores` to be probabilities in [0, 1] and `target` 0 or 1, but "
                              f"{int(self.num_invalid)} samples were not (NaN, or logits instead of "
                              "probabilities?)")
-        return _binned_sweep(self.counts, self.edges)
+        self._swept = (key, _binned_sweep(self.counts, self.edges))
+        return self._swept[1]
 
 
 def histogram_counts(scores: Tensor, positive: Tensor, edges: Tensor, *,
