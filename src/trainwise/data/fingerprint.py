@@ -8,14 +8,19 @@ hash with probability about 2**-64 per pair: ignored.
 
 Most rows need no full hash. Twins agree on every column, so they agree on a few "probe" columns
 (float first, then integer, then the rest: text is the slowest to hash): both tables are hashed on the
-probe columns only, and only the rows whose probe hash occurs in the other table -- the candidates --
-are hashed on all columns. A probe that keeps more than a quarter of either table's rows (columns with
-few distinct values) saves nothing: then every row is hashed, as is a table of few columns.
+probe columns first, and only the rows whose probe hash occurs in the other table -- the candidates --
+are hashed on the other columns too. A probe that keeps more than a quarter of either table's rows
+(columns of few distinct values) saves little: then every row is hashed, its probe hash standing for
+the probe columns. A table of 6 columns or fewer is hashed whole, without a probe.
 
-Speed, measured on the 2-core development machine, 1,000,000 rows split 800,000 / 200,000 with 1% of the
-validation rows duplicated (``benchmarks/tables_bench.py``'s ``leakage_frames``), medians of 9 alternating
-rounds: SPEED_PLACEHOLDER
-``pd.Series.isin`` is the membership test: a hash table, O(n); ``numpy.isin`` sorts and is slower.
+Speed on the 2-core development machine: 1,000,000 rows split 800,000 / 200,000, 1% of the validation
+rows duplicated (``leakage_frames`` of ``benchmarks/tables_bench.py``), CPU time, medians of 11 rounds
+alternating with the former whole-table hashing: 19 float columns 0.085 s (whole tables 0.210 s, ratio
+0.41); 16 float, 2 int and 2 text columns 0.077 s (0.228 s, ratio 0.34). That is 2.3-2.5% of one
+training epoch on those rows (``benchmarks/run.py --only leakage``; 5.4-6.7% before). Hashing the 4
+probe columns takes about 0.045 s of it, the membership tests about 0.025 s. A weak probe (those 4
+columns rounded to integers) costs 1.14 times the whole-table hashing. The membership test is
+``pd.Series.isin``: a hash table, O(n), 0.022 s for 200,000 hashes in 800,000; ``numpy.isin`` sorts: 0.61 s.
 """
 
 from __future__ import annotations
@@ -45,13 +50,13 @@ def duplicate_rows(train_df: pd.DataFrame, val_df: pd.DataFrame, columns: Sequen
     tables is compared as a number (``1 == 1.0``); otherwise, when the two tables' dtypes differ, as text.
     """
     train, val = _aligned(train_df, val_df, list(columns))
-    candidates = _probe(train, val)
-    if candidates is None:
-        train_rows, val_rows = np.arange(len(train)), np.arange(len(val))
-        train_h, val_h = _hashes(train), _hashes(val)
-    else:
-        train_rows, val_rows = candidates
-        train_h, val_h = _hashes(_take(train, train_rows)), _hashes(_take(val, val_rows))
+    train_rows, val_rows = np.arange(len(train)), np.arange(len(val))
+    if train.shape[1] > _PROBE_COLUMNS + 2:  # with fewer columns, the probe would cost more than it saves
+        train, val, candidates = _probed(train, val)
+        if candidates is not None:
+            train_rows, val_rows = candidates
+            train, val = _take(train, train_rows), _take(val, val_rows)
+    train_h, val_h = _hashes(train), _hashes(val)
     is_dup = pd.Series(val_h).isin(train_h).to_numpy()  # a hash table: O(n), no sort
     dups = np.flatnonzero(is_dup)
     # train_rows is ascending, so the first hit among the candidates is the first matching training row
@@ -92,24 +97,30 @@ def _aligned(
     return _frame(train, len(train_df)), _frame(val, len(val_df))
 
 
-def _probe(train: pd.DataFrame, val: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
-    """Ascending positions of the training and validation rows whose probe columns equal those of some row of
-    the other table: only they can be twins. None when probing would not pay: a table of few columns, or a
-    probe that keeps more than a quarter of either table's rows.
+def _probed(
+    train: pd.DataFrame, val: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[np.ndarray, np.ndarray] | None]:
+    """Both frames with their probe columns replaced by one column, their row hash (rows are twins when their
+    probe hashes and other columns are equal), and the candidates: ascending positions of the training and
+    validation rows whose probe hash occurs in the other table -- only they can be twins. The candidates are
+    None when they are more than a quarter of either table's rows: then every row is to be compared.
     """
-    if train.shape[1] <= _PROBE_COLUMNS + 2:
-        return None
     # sorted() is stable: among columns of one rank, the table's order
     probe = sorted(train.columns, key=lambda c: _PROBE_ORDER.get(train[c].dtype.kind, 2))[:_PROBE_COLUMNS]
     train_p = _hashes(_frame({c: train[c].array for c in probe}, len(train)))
     val_p = _hashes(_frame({c: val[c].array for c in probe}, len(val)))
-    # training rows that meet a validation row's probe hash -- the only ones a candidate can match; asked in
-    # this order, the hash table is built on the smaller validation side
+    rest = [c for c in train.columns if c not in probe]
+    train = _frame(dict(enumerate([train_p, *(train[c].array for c in rest)])), len(train))
+    val = _frame(dict(enumerate([val_p, *(val[c].array for c in rest)])), len(val))
+    # the training rows that meet some validation row's probe hash: the only ones a candidate can match
+    # (asked this way round, the hash table is built on the smaller validation side)
     train_rows = np.flatnonzero(pd.Series(train_p).isin(val_p).to_numpy())
+    if train_rows.size > _MAX_CANDIDATE_SHARE * len(train):
+        return train, val, None
     val_rows = np.flatnonzero(pd.Series(val_p).isin(train_p[train_rows]).to_numpy())
-    if train_rows.size > _MAX_CANDIDATE_SHARE * len(train) or val_rows.size > _MAX_CANDIDATE_SHARE * len(val):
-        return None
-    return train_rows, val_rows
+    if val_rows.size > _MAX_CANDIDATE_SHARE * len(val):
+        return train, val, None
+    return train, val, (train_rows, val_rows)
 
 
 def _take(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
@@ -118,7 +129,8 @@ def _take(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     Pandas hashes an object column through its distinct values, and equal values of different types
     (``1``, ``1.0``, ``True``) are one distinct value that hashes as whichever comes first: hashed alone,
     some rows could get other hashes than in the whole column. So a column whose dtype does not hash value
-    by value is replaced by its hashes over the whole column (validation's the same way), which hash again.
+    by value gives its hashes over the whole column (of each table, as hashing whole tables does), which are
+    then hashed as numbers.
     """
     columns = {}
     for c in frame.columns:
@@ -132,7 +144,7 @@ def _hashes_value_by_value(dtype: Any) -> bool:
     return dtype.kind in "biufcmM" or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))
 
 
-def _frame(columns: dict[str, Any], length: int) -> pd.DataFrame:
+def _frame(columns: dict[Any, Any], length: int) -> pd.DataFrame:
     """A frame of these columns (arrays of ``length`` values), without copying them."""
     return pd.DataFrame(columns, index=pd.RangeIndex(length), copy=False)
 
