@@ -94,7 +94,7 @@ def test_every_run_starts_from_the_same_weights_and_sees_the_same_batches(cancer
     torch.manual_seed(1)
     template = make_net()()
     for key, tensor in template.state_dict().items():
-        assert torch.equal(first[key], tensor), key
+        assert torch.equal(first[key].cpu(), tensor), key
 
 
 def test_initial_val_loss_is_equal_across_runs_and_is_the_untrained_models_loss(cancer_comparison):

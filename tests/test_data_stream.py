@@ -328,3 +328,21 @@ def test_bad_input_gets_one_line_that_names_the_problem(table, stats, tmp_path):
         with pytest.raises(InputError, match=message) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_a_stream_made_for_another_device_is_moved_batch_by_batch(table):
+    """A stream prepared for the CPU, given to a trainer on another device: its batches follow the model."""
+    from trainwise.batching import MovedBatches, make_batches
+
+    _, path = table
+    data = prepare_stream(path, "y", val_fraction=0.2, seed=0, batch_size=256, shuffle_rows=2048, device="cpu",
+                          rank=0, world_size=1)
+    same = make_batches(data.train, 256, shuffle=True, seed=0, device=torch.device("cpu"), name="train")
+    assert same is data.train
+    moved = make_batches(data.train, 256, shuffle=True, seed=0, device=torch.device("meta"), name="train")
+    assert isinstance(moved, MovedBatches) and len(moved) == len(data.train)
+    assert moved.num_samples == data.train.num_samples             # the stream's own facts
+    xb, yb = next(iter(moved.epoch(1)))
+    assert xb.device.type == "meta" and yb.device.type == "meta"
+    x0, _ = next(iter(data.train.epoch(1)))
+    assert xb.shape == x0.shape

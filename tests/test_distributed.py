@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 import trainwise as tw
+from trainwise import distributed
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 import dist_worker  # noqa: E402
@@ -77,8 +78,19 @@ def test_resume_under_torchrun(two_ranks, tmp_path):
 def test_the_cli_under_torchrun_prints_once_and_writes_the_run_folder(tmp_path):
     from sklearn.datasets import load_breast_cancer
     load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
-    proc = torchrun("-m", "trainwise", "fit", tmp_path / "cancer.csv", "--target", "target", "--epochs", "2",
+    proc = torchrun("-m", "trainwise", "fit", tmp_path / "cancer.csv", "--target", "target", "--epochs", "2", "--device", "cpu",
                     "--out", tmp_path / "run", "--json")
     summary = json.loads(proc.stdout)                          # one object: rank 1 printed nothing
     assert summary["metrics"]["num_samples"] == summary["data"]["n_val"]
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 2
+
+
+def test_more_processes_than_gpus_is_bad_input_before_any_group_forms(monkeypatch):
+    from trainwise.errors import InputError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"local process 1, but this machine has 1 GPU.*--nproc-per-node 1.*--device cpu"):
+        distributed._uses_cuda("auto", 1)
+    assert distributed._uses_cuda("cuda", 0)
+    assert not distributed._uses_cuda("cpu", 1)            # gloo: any number of processes

@@ -184,13 +184,33 @@ def _numeric(value: Any, name: str, what: str, fix: str) -> torch.Tensor:
     return torch.as_tensor(array)
 
 
+class MovedBatches:
+    """Batches made for another device (a stream prepared with another ``device``), moved as they come."""
+
+    def __init__(self, batches: Any, device: torch.device) -> None:
+        self.batches = batches
+        self.device = device
+
+    def __getattr__(self, name: str) -> Any:       # num_samples, label_counts, ... are the stream's
+        return getattr(self.batches, name)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        non_blocking = self.device.type == "cuda"
+        for x, y in self.batches.epoch(epoch, start_batch=start_batch):
+            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking)
+
+
 def make_batches(data: Any, batch_size: int, *, shuffle: bool, seed: int, device: torch.device,
                  name: str, rank: int = 0, world_size: int = 1) -> TensorBatches | LoaderBatches:
     """Accept (X, y) tensors or arrays, a Dataset, or a DataLoader (used as given: under torchrun,
     give it your own sampler)."""
     shard = {"rank": rank, "world_size": world_size}
-    if callable(getattr(data, "epoch", None)):      # already batches (a ParquetStream): used as given
-        return data
+    if callable(getattr(data, "epoch", None)):      # already batches (a ParquetStream): used as given,
+        made_for = getattr(data, "device", None)    # or moved batch by batch when made for another device
+        return data if made_for is None or torch.device(made_for) == device else MovedBatches(data, device)
     if isinstance(data, DataLoader):
         return LoaderBatches(data, device)
     if isinstance(data, TensorDataset) and len(data.tensors) == 2:

@@ -72,7 +72,7 @@ def _config(args: Namespace) -> TrainConfig:
 
 
 def fit(args: Namespace) -> int:
-    world = distributed.setup()               # under torchrun: join the group; rank 0 alone prints and writes
+    world = distributed.setup(args.device)    # under torchrun: join the group; rank 0 alone prints and writes
     if not world.is_main:
         args.quiet, args.json = True, False
     if args.resume and not args.out:

@@ -31,7 +31,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
 def prepare_stream_data(args: Namespace) -> StreamData:
     """The training and validation streams of ``args.data`` (and ``args.val``), on the device the run uses.
     `commands.prepare_data` checks the shared options and calls this for ``--stream``."""
-    world = distributed.setup()
+    world = distributed.setup(args.device)
     return prepare_stream(args.data, args.target, val_path=args.val, val_fraction=args.val_fraction, seed=args.seed,
                           batch_size=args.batch_size, positive=args.positive, shuffle_rows=args.shuffle_rows,
                           device=resolve_device(world.device(args.device)), rank=world.rank,

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from trainwise.errors import InputError
+
 
 @dataclass(frozen=True)
 class World:
@@ -57,17 +59,30 @@ class World:
             dist.barrier()
 
 
-def setup() -> World:
-    """Join torchrun's process group when its variables say there are several processes."""
+def setup(device: str = "auto") -> World:
+    """Join torchrun's process group when its variables say there are several processes: nccl, each process
+    on the GPU of its local rank, when the run uses CUDA (``device`` auto or cuda on a GPU machine), else gloo."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        cuda = _uses_cuda(device, local_rank)
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        if cuda:
+            torch.cuda.set_device(local_rank)
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local_rank)
+
+
+def _uses_cuda(device: str, local_rank: int) -> bool:
+    """Whether this process trains on CUDA; a GPU of its own is checked before any process group forms."""
+    if not (device == "auto" or device.startswith("cuda")) or not torch.cuda.is_available():
+        return False
+    gpus = torch.cuda.device_count()
+    if local_rank >= gpus:
+        raise InputError(f"torchrun started local process {local_rank}, but this machine has {gpus} GPU(s): start at "
+                         f"most {gpus} per node (--nproc-per-node {gpus}), or train on the CPU with --device cpu.")
+    return True
 
 
 def current() -> World:

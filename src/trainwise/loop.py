@@ -128,7 +128,7 @@ class Trainer:
         """Train ``model``; with ``resume`` (True: the config's checkpoint_dir, or a folder) continue from
         the last complete checkpoint and end exactly as a run never interrupted would have."""
         cfg = self.config
-        world = distributed.setup()          # a world of one unless started by torchrun
+        world = distributed.setup(cfg.device)   # a world of one unless started by torchrun
         device = resolve_device(world.device(cfg.device))
         torch.manual_seed(cfg.seed)          # dropout and any other randomness of the model
         model.to(device)

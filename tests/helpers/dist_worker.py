@@ -29,7 +29,7 @@ def model():
 def main(out: Path, epochs: int, resume: bool) -> None:
     train, val = data()
     net = model()
-    trainer = tw.Trainer(epochs=epochs, batch_size=32, seed=1, checkpoint_dir=str(out / "run"))
+    trainer = tw.Trainer(epochs=epochs, batch_size=32, seed=1, checkpoint_dir=str(out / "run"), device="cpu")
     run = trainer.fit(net, train, val, resume=resume)
     world = distributed.current()
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / f"weights-{world.rank}.safetensors"))

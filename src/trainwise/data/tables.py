@@ -113,10 +113,11 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
     kind = "CSV" if sep == "," else "TSV"
+    empty = f"{shown_name(path.name)}: the file holds no header and no rows; export the table again."
     try:
         df = pd.read_csv(path, sep=sep, engine="pyarrow")
     except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{shown_name(path.name)}: the file holds no header and no rows; export the table again.") from exc
+        raise InputError(empty) from exc
     except Exception as exc:  # pyarrow is stricter than the C engine: let the C engine try
         log.debug("pyarrow could not parse %s (%s); retrying with the C engine", path, exc)
     else:
@@ -126,6 +127,8 @@ def _read_delimited(path: Path, *, sep: str) -> pd.DataFrame:
         log.debug("%s is not UTF-8; retrying with the C engine", path)
     try:
         return pd.read_csv(path, sep=sep, engine="c", low_memory=False)
+    except pd.errors.EmptyDataError as exc:     # some pandas versions leave blank lines to the C engine
+        raise InputError(empty) from exc
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{shown_name(path.name)}: cannot read as {kind}: the file is not UTF-8 text ({_reason(exc)}); "
