@@ -1,19 +1,29 @@
-"""Where trainwise's extra time goes, measured by ablation, and prototypes of cheaper per-step tracking.
+"""Where trainwise's extra time per training step and per validation pass goes, against hand-written code.
 
-``replica_epochs`` rebuilds trainwise's training step (``trainwise/loop.py``) from the same calls --
-the real ``TensorBatches``, ``cross_entropy(reduction="none")`` then ``.mean().backward()``, per-parameter
-gradient norms with ``torch._foreach_norm``, the train-accuracy argmax, ``EpochSums.add`` under
-``torch.no_grad``, the counters and the (empty) callbacks loop -- with each extra switchable, so the
-cost of each is the time it adds, measured against the hand-written step in the same process.
+Training steps (``paired_steps`` times them on the same batches of the real ``TensorBatches``, alternating
+in blocks). Every stepper trains the same model (``bench_lib.make_model``) with Adam, the fused mean
+cross-entropy and ``zero_grad(set_to_none=True)``:
 
-``proposed_epochs`` is the same step with the tracking rewritten as proposed for the loop (see
-``benchmarks/README.md``): the same numbers per epoch, fewer tensor ops per step.
+* ``HandStep``           the hand-written step: the loss summed on the device, nothing else.
+* ``TrainwiseStep``      today's step of ``trainwise/loop.py``, call for call: the gradient tensors (or, with
+                         ``eager_norms``, their ``torch._foreach_norm`` at the step, as with clipping, a custom
+                         optimizer or torchrun) and references to the loss, outputs and targets into the real
+                         ``EpochSums``, which folds them every 64 steps; the counters, the callbacks loop and the
+                         checkpoint test. ``extras=False`` drops all of them: a check that the replica is faithful.
+* ``StepBefore8781f81``  the loop's step before 8781f81: norms, argmax and a dozen small sum ops every step.
+
+Today's extras cost about as much as two identical hand-written steppers differ by (1-2%), so
+``extras_alone`` times each of them alone, on the tensors of a real step.
+
+Validation (``validation_passes``): the hand-written pass against the real ``Trainer._evaluate`` as the
+loop calls it per epoch (no score histograms) and in the final pass (with them).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,22 +39,28 @@ from benchmarks.bench_lib import (
     make_model,
     validate,
 )
-
-try:
-    from trainwise.batching import TensorBatches
-except ImportError:                        # before batching.py moved out of trainwise.data
-    from trainwise.data.batching import TensorBatches
+from trainwise.batching import TensorBatches, make_batches
+from trainwise.callbacks import TrainState
+from trainwise.loop import Task, Trainer, _autocast, _batch_mean, _grad
 from trainwise.metrics import MetricAccumulator
-from trainwise.tracking import EpochSums
+from trainwise.tracking import FLUSH_EVERY, EpochSums
 
-EXTRAS = ("train_accuracy", "grad_norms", "no_grad_add", "bookkeeping")
+CPU = torch.device("cpu")
+# what Trainer._task infers for bench_lib's model (two logits); the validation section calls _task itself
+TASK = Task(num_classes=2, single_logit=False, labels=["0", "1"], positive=1)
+
+
+def make_trainer(**settings: object) -> Trainer:
+    """A Trainer with bench_lib's settings (those of ``bench_lib.trainwise_fit``)."""
+    return Trainer(optimizer="adam", lr=LR, batch_size=BATCH_SIZE, val_batch_size=VAL_BATCH_SIZE, seed=SEED,
+                   device="cpu", **settings)
 
 
 class HandStep:
     """The hand-written step: mean loss, backward, Adam step, loss summed on the device."""
 
-    def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32)) -> None:
-        self.model = make_model(features, seed, hidden)
+    def __init__(self, hidden: tuple[int, ...] = (64, 32)) -> None:
+        self.model = make_model(FEATURES, SEED, hidden)
         self.model.train()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.loss_sum = torch.zeros((), dtype=torch.float64)
@@ -60,272 +76,166 @@ class HandStep:
         return float(self.loss_sum)
 
 
-class _State:
-    step = 0
-    batch = 0
-    train_count = 0
-    steps_per_epoch = 0
+class _NoFlushSums(EpochSums):
+    """``EpochSums`` whose flush drops the pending steps: the step's references, without the tensor work."""
+
+    def flush(self) -> None:
+        self._clear()
 
 
 class TrainwiseStep(HandStep):
-    """trainwise's step (``loop.py`` since cd5bd30: the fused mean cross-entropy, then the batch's loss sum,
-    hits and gradient norms into ``EpochSums``), less the extras named in ``drop`` (see ``EXTRAS``).
-    ``per_sample_loss=True`` is the step before cd5bd30 (``reduction="none"``, then ``.mean()``)."""
+    """The step of ``Trainer.fit`` (loop.py since 8781f81) with the real ``EpochSums``, the real ``TrainState``
+    and the trainer's (empty) callbacks loop.
 
-    callbacks: list = []
+    ``eager_norms`` takes the sums the loop picks with clipping, a custom optimizer or torchrun: gradient
+    norms by ``torch._foreach_norm`` at each step. Otherwise ``EpochSums.for_params`` picks, as in the loop
+    (a model with more than 128 kB of gradients gets eager norms too). ``extras=False`` hands the sums no
+    gradients, drops the flush's tensor work and skips the counters, callbacks loop and checkpoint test."""
 
-    def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32), *,
-                 drop: frozenset[str] = frozenset(), per_sample_loss: bool = False) -> None:
-        super().__init__(features, seed, hidden)
+    def __init__(self, hidden: tuple[int, ...] = (64, 32), *, eager_norms: bool = False, extras: bool = True) -> None:
+        super().__init__(hidden)
+        self.extras = extras
+        self.trainer = make_trainer()
+        loss_terms = self.trainer._loss(TASK, None, CPU)
+        self.batch_mean = _batch_mean(loss_terms)                 # F.cross_entropy: the fused mean
+        self.autocast = _autocast(CPU, "fp32")
+        self.schedule_every = "epoch"                             # schedule "none"
+        self.folder = None                                        # no checkpoint_dir
         self.params = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
-        self.sums = EpochSums(torch.device("cpu"), len(self.params))
-        self.state = _State()
-        unknown = set(drop) - set(EXTRAS)
-        if unknown:
-            raise ValueError(f"Expected extras among {EXTRAS}, but got {sorted(unknown)}")
-        self.drop = drop
-        self.per_sample_loss = per_sample_loss
+        self.predict = lambda out: self.trainer._predict(out, TASK, with_scores=False)[0]
+        self.sums = self.make_sums(EpochSums if extras else _NoFlushSums, eager_norms=eager_norms)
+        self.state = TrainState(model=self.model, optimizer=self.optimizer, scheduler=None, epochs=3,
+                                steps_per_epoch=157)
+        self.state.train_loss_sum, self.state.train_sums = self.sums.loss, self.sums
+
+    def make_sums(self, sums_class: type[EpochSums] = EpochSums, *, eager_norms: bool = False) -> EpochSums:
+        """The epoch's sums as the loop makes them."""
+        return sums_class.for_params(CPU, [p for _, p in self.params], may_change_grads=eager_norms,
+                                     predict=self.predict)
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        drop, sums, state = self.drop, self.sums, self.state
-        self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(xb)
-        if self.per_sample_loss:
-            per_sample = F.cross_entropy(out, yb, reduction="none")
-            per_sample.mean().backward()
-        else:
-            loss = F.cross_entropy(out, yb)
-            loss.backward()
-        if "grad_norms" not in drop:
-            norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
-        self.optimizer.step()
-        loss_sum = per_sample.detach().sum() if self.per_sample_loss else loss.detach() * len(yb)
-        with torch.no_grad() if "no_grad_add" not in drop else _NULL:      # EpochSums.add, inlined
-            sums.loss += loss_sum
-            if "train_accuracy" not in drop:
-                preds = out.detach().argmax(dim=1)
-                sums.correct += (preds == yb).sum()
-            if "grad_norms" not in drop:
-                total = torch.linalg.vector_norm(norms)
-                sums.grad_sum += total
-                torch.maximum(sums.grad_max, total, out=sums.grad_max)
-                torch.maximum(sums.layer_max, norms, out=sums.layer_max)
-            sums.seen += len(yb)
-            sums.steps += 1
-        if "bookkeeping" not in drop:
-            state.step += 1
-            state.batch += 1
-            state.train_count = sums.seen
-            self._call("on_batch_end", state)
-            if state.step % 10**9 == 0 and state.batch < state.steps_per_epoch:   # the checkpoint test
-                pass
+        sums, optimizer = self.sums, self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        with self.autocast:
+            out = self.model(xb)
+            loss = self.batch_mean(out, yb)
+        loss.backward()
+        grads = [_grad(p) for _, p in self.params] if self.extras else []
+        if not sums.defer_norms and grads:
+            grads = torch._foreach_norm(grads)
+        optimizer.step()
+        if self.schedule_every == "batch":
+            self.state.scheduler.step()
+        sums.add(loss.detach(), out.detach(), yb, grads)
+        if self.extras:
+            self.count_step()
 
-    def _call(self, hook: str, state: object) -> None:
-        for callback in self.callbacks:
-            getattr(callback, hook)(state)
+    def count_step(self) -> None:
+        """The counters, the callbacks loop and the checkpoint test (no checkpoint_dir: its first term)."""
+        state = self.state
+        state.step += 1
+        state.batch += 1
+        state.train_count = self.sums.seen
+        self.trainer._call("on_batch_end", state)
+        if self.folder is not None and state.step % 1000 == 0 and state.batch < state.steps_per_epoch:
+            pass
 
     def read(self) -> object:
         return self.sums.read()
 
 
-class RealSumsStep(TrainwiseStep):
-    """The full replica through the real ``EpochSums.add``: checks the replica costs what the loop does."""
+class _SumsBefore8781f81(EpochSums):
+    """``EpochSums.add`` before 8781f81: a step's loss sum, hits and norms added at once (a dozen small ops)."""
 
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        state = self.state
-        self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(xb)
-        loss = F.cross_entropy(out, yb)
-        loss.backward()
-        norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
-        self.optimizer.step()
-        preds = out.detach().argmax(dim=1)
-        self.sums.add(loss.detach() * len(yb), preds == yb, norms)   # a 0-dim sum: fits add() before cd5bd30 too
-        state.step += 1
-        state.batch += 1
-        state.train_count = self.sums.seen
-        self._call("on_batch_end", state)
-
-
-class LazySums(EpochSums):
-    """Proposed replacement of ``EpochSums`` (same fields, same ``read``/``state_dict``/``summed``): a
-    step only keeps references -- the batch's mean loss (the tensor ``backward`` already ran on), the
-    per-sample hits, the per-parameter gradient norms -- and the tensor work is done once per
-    ``flush_every`` steps, in a handful of ops over all of them (and before any read).
-
-    A step then costs the loop three tensor ops beyond the hand-written step (``_foreach_norm``, the
-    argmax, the comparison) instead of thirteen; nothing is read back to the host, as before.
-    """
-
-    def __init__(self, device: torch.device, num_params: int, flush_every: int = 64) -> None:
-        super().__init__(device, num_params)
-        self.flush_every = flush_every
-        self._means: list[torch.Tensor] = []
-        self._counts: list[int] = []
-        self._hits: list[torch.Tensor] = []
-        self._norms: list[torch.Tensor] = []
-
-    def add(self, batch_mean_loss: torch.Tensor, hits: torch.Tensor, grad_norms: list[torch.Tensor]) -> None:
-        """One step: the batch's mean loss (0-dim), per-sample correctness, per-parameter gradient norms."""
-        self._means.append(batch_mean_loss)
-        self._counts.append(len(hits))
-        self._hits.append(hits)
-        self._norms.extend(grad_norms)
+    @torch.no_grad()
+    def add(self, loss_sum: torch.Tensor, hits: torch.Tensor, grad_norms: torch.Tensor) -> None:  # type: ignore[override]
+        self.loss += loss_sum
+        self.correct += hits.sum()
+        total = torch.linalg.vector_norm(grad_norms)
+        self.grad_sum += total
+        torch.maximum(self.grad_max, total, out=self.grad_max)
+        torch.maximum(self.layer_max, grad_norms, out=self.layer_max)
         self.seen += len(hits)
         self.steps += 1
-        if len(self._means) == self.flush_every:
-            self.flush()
-
-    def flush(self) -> None:
-        """Fold the pending steps into the device sums (no host sync)."""
-        if not self._counts:
-            return
-        counts = torch.tensor(self._counts, dtype=torch.float64)
-        self.loss += torch.stack(self._means).to(torch.float64).dot(counts.to(self.loss.device))
-        self.correct += self._pending_hits().sum()
-        norms = self._pending_norms()             # [steps, params]
-        if norms is not None:
-            totals = torch.linalg.vector_norm(norms, dim=1)
-            self.grad_sum += totals.sum()
-            torch.maximum(self.grad_max, totals.max(), out=self.grad_max)
-            torch.maximum(self.layer_max, norms.amax(dim=0), out=self.layer_max)
-        self._clear()
-
-    def _pending_hits(self) -> torch.Tensor:
-        return torch.cat(self._hits)
-
-    def _pending_norms(self) -> torch.Tensor | None:
-        return torch.stack(self._norms).view(len(self._counts), -1) if self._norms else None
-
-    def _clear(self) -> None:
-        self._means, self._counts, self._hits, self._norms = [], [], [], []
-
-    def read(self) -> tuple[float, float, float, float, int]:
-        self.flush()
-        return super().read()
-
-    def state_dict(self) -> dict:
-        self.flush()
-        return super().state_dict()
-
-    def summed(self, world: object) -> EpochSums:
-        self.flush()
-        return super().summed(world)
 
 
-class DeferredSums(LazySums):
-    """``LazySums`` that also defers the train-accuracy argmax and the gradient norms to the flush.
+class StepBefore8781f81(TrainwiseStep):
+    """The loop's step before 8781f81: per step ``_foreach_norm`` + ``stack``, the argmax over two logits
+    (``_predict``'s cheap path then), and ``EpochSums.add`` under ``no_grad``."""
 
-    A step keeps references only: the detached logits and targets (the argmax and comparison run once
-    over all pending steps) and the gradient tensors themselves (``zero_grad(set_to_none=True)`` gives
-    every step fresh gradient tensors, so the ones kept are not overwritten); the per-parameter norms
-    are then one stack and one norm per parameter over all pending steps. No tensor op is left in the
-    step. Holding ``flush_every`` steps of gradients and logits costs memory, so the loop would pick
-    ``flush_every`` from a budget (e.g. 16 MB / (gradient + logit bytes per step), at most 64, at least 1).
-
-    Valid only where nothing changes a gradient in place after the step's norms are due: no gradient
-    clipping (``clip_grad_norm_`` scales in place: measure before it, as today), trainwise's named
-    optimizers (none modifies ``.grad`` in place with the options trainwise passes), a single process.
-    """
-
-    def __init__(self, device: torch.device, num_params: int, flush_every: int = 64) -> None:
-        super().__init__(device, num_params, flush_every)
-        self._outs: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
-        self._grads: list[list[torch.Tensor]] = []
-
-    def add_deferred(self, batch_mean_loss: torch.Tensor, out: torch.Tensor, target: torch.Tensor,
-                     grads: list[torch.Tensor]) -> None:
-        self._means.append(batch_mean_loss)
-        self._counts.append(len(target))
-        self._outs.append(out)
-        self._targets.append(target)
-        self._grads.append(grads)
-        self.seen += len(target)
-        self.steps += 1
-        if len(self._means) == self.flush_every:
-            self.flush()
-
-    def _pending_hits(self) -> torch.Tensor:
-        return torch.cat(self._outs).argmax(dim=1) == torch.cat(self._targets)
-
-    def _pending_norms(self) -> torch.Tensor | None:
-        if not self._grads or not self._grads[0]:
-            return None
-        # one stack and one norm per parameter over all pending steps
-        return torch.stack([torch.linalg.vector_norm(torch.stack(g).flatten(1), dim=1)
-                            for g in zip(*self._grads, strict=True)], dim=1)
-
-    def _clear(self) -> None:
-        super()._clear()
-        self._outs, self._targets, self._grads = [], [], []
-
-
-DEFERRED_BUDGET = 1 << 20      # bytes of gradients a DeferredSums may hold between flushes
-
-
-def deferred_flush_every(params: list[torch.Tensor], budget: int = DEFERRED_BUDGET) -> int:
-    """Steps of gradients that fit the budget, at most 64; below 8 deferring does not pay (and holding
-    large gradients costs fresh allocations every step), so the step should measure them eagerly."""
-    grad_bytes = sum(p.numel() * p.element_size() for p in params)
-    return min(64, budget // max(grad_bytes, 1))
-
-
-class ProposedStep(TrainwiseStep):
-    """The replica with ``LazySums``; with ``deferred`` a ``DeferredSums`` where the gradients of 8 steps or
-    more fit ``DEFERRED_BUDGET`` (else ``LazySums``: a wide model's gradients are measured eagerly).
-    ``mean_loss=False`` backpropagates ``reduction="none"`` then ``.mean()``, as before cd5bd30."""
-
-    def __init__(self, features: int = FEATURES, seed: int = SEED, hidden: tuple[int, ...] = (64, 32), *,
-                 mean_loss: bool = True, deferred: bool = False) -> None:
-        super().__init__(features, seed, hidden)
-        flush_every = deferred_flush_every([p for _, p in self.params])
-        self.deferred = deferred and flush_every >= 8
-        if self.deferred:
-            self.sums = DeferredSums(torch.device("cpu"), len(self.params), flush_every=flush_every)
-        else:
-            self.sums = LazySums(torch.device("cpu"), len(self.params))
-        self.mean_loss = mean_loss
+    def __init__(self, hidden: tuple[int, ...] = (64, 32)) -> None:
+        super().__init__(hidden)
+        self.sums = _SumsBefore8781f81(CPU, len(self.params))
+        self.state.train_loss_sum, self.state.train_sums = self.sums.loss, None
 
     def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        state = self.state
-        self.optimizer.zero_grad(set_to_none=True)
-        out = self.model(xb)
-        if self.mean_loss:
-            loss = F.cross_entropy(out, yb)
-        else:
-            loss = F.cross_entropy(out, yb, reduction="none").mean()
+        optimizer = self.optimizer
+        optimizer.zero_grad(set_to_none=True)
+        with self.autocast:
+            out = self.model(xb)
+            loss = self.batch_mean(out, yb)
         loss.backward()
-        if self.deferred:
-            grads = [_grad(p) for _, p in self.params]
-            self.optimizer.step()
-            self.sums.add_deferred(loss.detach(), out.detach(), yb, grads)
-        else:
-            norms = torch._foreach_norm([_grad(p) for _, p in self.params])
-            self.optimizer.step()
-            self.sums.add(loss.detach(), out.detach().argmax(dim=1) == yb, norms)
-        state.step += 1
-        state.batch += 1
-        state.train_count = self.sums.seen
-        self._call("on_batch_end", state)
+        norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
+        optimizer.step()
+        if self.schedule_every == "batch":
+            self.state.scheduler.step()
+        preds = out.detach().argmax(dim=1)
+        self.sums.add(loss.detach() * len(yb), preds == yb, norms)
+        self.count_step()
 
 
-def paired_steps(steppers: dict[str, HandStep], data: Data, *, blocks: int, block_steps: int = 20,
-                 batch_size: int = BATCH_SIZE, baseline: str | None = None) -> dict:
-    """Time several training steps against each other on the same batches, alternating in short blocks.
+def extras_alone(data: Data, *, rounds: int = 11, calls: int = 8 * FLUSH_EVERY) -> dict[str, float]:
+    """Microseconds per step of each piece trainwise adds to a step, timed alone (CPU time, the median of
+    ``rounds`` of ``calls`` calls, pieces alternating) on the loss, outputs, targets and gradients of a real
+    step. ``calls`` is a multiple of the flush period, so an ``add`` row carries its share of the flushes."""
+    step = TrainwiseStep()
+    xb, yb = data.X_train[:BATCH_SIZE], data.y_train[:BATCH_SIZE]
+    step(xb, yb)
+    out = step.model(xb).detach()
+    loss = F.cross_entropy(out, yb).detach()
+    params = step.params
+    grads = [_grad(p) for _, p in params]
+    norms = torch._foreach_norm(grads)
+    deferred, eager, references = step.make_sums(), step.make_sums(eager_norms=True), step.make_sums(_NoFlushSums)
+    before = _SumsBefore8781f81(CPU, len(params))
+    pieces = {
+        "the gradient list [_grad(p) for p in params]": lambda: [_grad(p) for _, p in params],
+        "sums.add, references only (no flush)": lambda: references.add(loss, out, yb, grads),
+        "sums.add with its share of the flushes": lambda: deferred.add(loss, out, yb, grads),
+        "counters, callbacks loop, checkpoint test": step.count_step,
+        "eager norms: _foreach_norm": lambda: torch._foreach_norm(grads),
+        "eager norms: sums.add with its share of the flushes": lambda: eager.add(loss, out, yb, norms),
+        "before 8781f81: norms, argmax, ==, add (all per step)": lambda: before.add(
+            loss * len(yb), out.argmax(dim=1) == yb, torch.stack(torch._foreach_norm(grads))),
+    }
+    times: dict[str, list[float]] = {name: [] for name in pieces}
+    for r in range(rounds + 1):                     # round 0 warms up
+        for name in (list(pieces) if r % 2 == 0 else list(reversed(pieces))):
+            fn = pieces[name]
+            started = time.process_time()
+            for _ in range(calls):
+                fn()
+            if r:
+                times[name].append(time.process_time() - started)
+    return {name: 1e6 * statistics.median(ts) / calls for name, ts in times.items()}
+
+
+def paired_steps(steppers: dict[str, HandStep], data: Data, *, blocks: int, block_steps: int = FLUSH_EVERY,
+                 baseline: str | None = None) -> dict:
+    """Time several training steps against each other on the same batches, alternating in blocks.
 
     Each block feeds ``block_steps`` batches to every stepper in turn (the order reversed every other
-    block); a block takes tens of milliseconds, so a load change on a shared machine hits all steppers
-    alike. Returns per stepper the microseconds per step (CPU time of this process, and wall time)
-    and the median over blocks of the ratio to ``baseline`` (the first stepper by default).
+    block), so a load change on a shared machine hits all steppers alike. A block is as long as the sums'
+    flush period: every block holds exactly one flush, so a median over blocks cannot leave the flushes
+    out. Returns per stepper the microseconds per step (CPU time of this process, and wall time) and the
+    median over blocks of the ratio to ``baseline`` (the first stepper by default).
     """
     baseline = baseline or next(iter(steppers))
-    batches = TensorBatches(data.X_train, data.y_train, batch_size, shuffle=True, seed=SEED,
-                            device=torch.device("cpu"))
+    batches = TensorBatches(data.X_train, data.y_train, BATCH_SIZE, shuffle=True, seed=SEED, device=CPU)
     stream = _batch_stream(batches)
-    for _ in range(3):                                  # warm-up: allocator, Adam state, first-call paths
-        xb, yb = next(stream)
-        for step in steppers.values():
+    warmup = [next(stream) for _ in range(block_steps)]   # allocator, Adam state, a first flush
+    for step in steppers.values():
+        for xb, yb in warmup:
             step(xb, yb)
     per_block: dict[str, dict[str, list[float]]] = {n: {"cpu": [], "wall": []} for n in steppers}
     for b in range(blocks):
@@ -357,37 +267,30 @@ def _batch_stream(batches: TensorBatches):
         epoch += 1
 
 
-def trainwise_validation(model: torch.nn.Module, data: Data, *, scores: str = "softmax",
-                         full: bool = True) -> dict:
-    """trainwise's validation pass through the public metrics API: per-sample loss, argmax, positive-class
-    scores, the one-tensor accumulator (confusion matrix + score histograms), ``compute()``.
+def validation_passes(data: Data) -> dict[str, Callable[[], object]]:
+    """One validation pass over ``data.X_val`` each: hand-written, and the real ``Trainer._evaluate`` on the
+    objects ``fit`` gives it (batches, task, loss terms, accumulators): per epoch without score histograms,
+    and the final pass with them. ``batch by batch`` is the per-epoch pass before 80249c8 (no folds), which
+    ``_evaluate`` still takes when the trainer has a custom loss (here given the built-in loss terms)."""
+    model = make_model()
+    trainer = make_trainer()
+    val = make_batches((data.X_val, data.y_val), VAL_BATCH_SIZE, shuffle=False, seed=SEED, device=CPU, name="val")
+    task = trainer._task(model, val, None)
+    loss_terms = trainer._loss(task, None, CPU)
+    epoch_acc = MetricAccumulator(task.num_classes, device=CPU, binary_scores=False)
+    final_acc = MetricAccumulator(task.num_classes, device=CPU, binary_scores=task.binary)
+    autocast = _autocast(CPU, "fp32")
+    unfolded = make_trainer(loss_fn=F.cross_entropy)   # switches the folds off; the loss terms stay the built-in
 
-    Prototypes of a cheaper pass: ``scores="sigmoid"`` takes the positive class's probability as
-    ``sigmoid(logit_1 - logit_0)`` (equal to ``softmax(...)[:, 1]``, two ops instead of four);
-    ``scores="none"`` keeps no score histograms (an epoch whose metrics cannot be the run's last); ``full=False``
-    derives only the history's keys from the confusion matrix instead of the whole metrics dict."""
-    acc = MetricAccumulator(2, device=torch.device("cpu"), binary_scores=scores != "none")
-    model.eval()
-    with torch.inference_mode():
-        for i in range(0, len(data.X_val), VAL_BATCH_SIZE):
-            xb, yb = data.X_val[i:i + VAL_BATCH_SIZE], data.y_val[i:i + VAL_BATCH_SIZE]
-            out = model(xb)
-            if scores == "softmax":
-                p1 = torch.softmax(out.float(), dim=1)[:, 1]
-            elif scores == "sigmoid":
-                p1 = torch.sigmoid((out[:, 1] - out[:, 0]).float())
-            else:
-                p1 = None
-            acc.update(out.argmax(dim=1), yb, loss_sum=F.cross_entropy(out, yb, reduction="none").sum(), scores=p1)
-    if full:
-        return acc.compute(positive=1)
-    from trainwise.metrics import functional as MF
-
-    state = acc.state().cpu()                    # the one read-back
-    cm = state[2:6].view(2, 2)
-    return {"loss": float(state[0] / state[1]), "accuracy": float(MF.accuracy(cm)),
-            "balanced_accuracy": float(MF.balanced_accuracy(cm)), "precision": float(MF.precision(cm, "binary", 1)),
-            "recall": float(MF.recall(cm, "binary", 1)), "f1": float(MF.f1(cm, "binary", 1))}
+    return {
+        "hand-written": lambda: hand_validation(model, data),
+        "trainwise per epoch (no score histograms)": lambda: trainer._evaluate(
+            model, val, task, loss_terms, epoch_acc, autocast, None, diverged_ok=True),
+        "  batch by batch (before 80249c8)": lambda: unfolded._evaluate(
+            model, val, task, loss_terms, epoch_acc, autocast, None, diverged_ok=True),
+        "trainwise final pass (score histograms)": lambda: trainer._evaluate(
+            model, val, task, loss_terms, final_acc, autocast, None, diverged_ok=True),
+    }
 
 
 def hand_validation(model: torch.nn.Module, data: Data) -> dict:
@@ -396,18 +299,3 @@ def hand_validation(model: torch.nn.Module, data: Data) -> dict:
     batches = ((Xv[i:i + VAL_BATCH_SIZE], yv[i:i + VAL_BATCH_SIZE]) for i in range(0, len(Xv), VAL_BATCH_SIZE))
     loss_sum, cm = validate(model, batches)
     return epoch_record(0, torch.zeros((), dtype=torch.float64), 1, loss_sum, cm, len(Xv))
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NULL = _Null()
-
-
-def _grad(p: torch.Tensor) -> torch.Tensor:
-    return p.grad if p.grad is not None else torch.zeros((), device=p.device)

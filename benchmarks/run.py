@@ -164,45 +164,49 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
     from benchmarks import overheads as oh
 
     data = bl.make_data(args.rows)
-    blocks = 40 if args.quick else 120
-    steppers: dict[str, oh.HandStep] = {"hand-written step": oh.HandStep(), "trainwise step": oh.TrainwiseStep(),
-                                        "  via the real EpochSums.add": oh.RealSumsStep()}
-    for extra in oh.EXTRAS:
-        steppers[f"  without {extra}"] = oh.TrainwiseStep(drop=frozenset([extra]))
-    steppers["  without all four"] = oh.TrainwiseStep(drop=frozenset(oh.EXTRAS))
-    steppers["  with the per-sample loss (before cd5bd30)"] = oh.TrainwiseStep(per_sample_loss=True)
-    steppers["proposed: LazySums"] = oh.ProposedStep()
-    steppers["proposed: DeferredSums"] = oh.ProposedStep(deferred=True)
-    steps = oh.paired_steps(steppers, data, blocks=blocks)
+    blocks = 20 if args.quick else 60
+    block = oh.FLUSH_EVERY                       # one flush of the sums per block
+    steppers: dict[str, oh.HandStep] = {
+        "hand-written step": oh.HandStep(),
+        "  the same, a second copy (the noise between steppers)": oh.HandStep(),
+        "trainwise step (deferred norms)": oh.TrainwiseStep(),
+        "  without its extras (replica check)": oh.TrainwiseStep(extras=False),
+        "trainwise step, eager norms (clip/optim/torchrun)": oh.TrainwiseStep(eager_norms=True),
+        "trainwise step before 8781f81": oh.StepBefore8781f81(),
+    }
+    steps = oh.paired_steps(steppers, data, blocks=blocks, block_steps=block)
     base = steps["hand-written step"]["cpu"]["us_per_step"]
-    print(f"  per training step ({blocks} alternating blocks of 20 steps; batch {bl.BATCH_SIZE}); "
-          "extra us = (ratio - 1) x the hand-written step's median")
-    print(f"  {'':<46}{'cpu us/step':>12}{'ratio':>7}{'extra us':>10}{'wall ratio':>12}")
+    print(f"  per training step ({blocks} alternating blocks of {block} steps, one flush each; batch "
+          f"{bl.BATCH_SIZE}); extra us = (ratio - 1) x the hand-written step's median")
+    print(f"  {'':<56}{'cpu us/step':>12}{'ratio':>7}{'extra us':>10}{'wall ratio':>12}")
     for name, r in steps.items():
-        us = r["cpu"]["us_per_step"]
-        print(f"  {name:<46}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{(r['cpu']['ratio'] - 1) * base:>10.1f}"
-              f"{r['wall']['ratio']:>12.3f}")
+        print(f"  {name:<56}{r['cpu']['us_per_step']:>12.1f}{r['cpu']['ratio']:>7.3f}"
+              f"{(r['cpu']['ratio'] - 1) * base:>10.1f}{r['wall']['ratio']:>12.3f}")
+    alone = oh.extras_alone(data, rounds=repeats)
+    print(f"  each extra timed alone on a real step's tensors (cpu us per step, median of {repeats} rounds):")
+    for name, us in alone.items():
+        print(f"    {name:<54}{us:>12.1f}")
 
     wide = (512, 256)
+    wide_today = oh.TrainwiseStep(hidden=wide)
+    mode = "deferred" if wide_today.sums.defer_norms else "eager"
     wide_steps = oh.paired_steps({"hand-written step": oh.HandStep(hidden=wide),
-                                  "trainwise step": oh.TrainwiseStep(hidden=wide),
-                                  "proposed: DeferredSums": oh.ProposedStep(hidden=wide, deferred=True)},
-                                 data, blocks=blocks // 2)
-    print(f"  the same steps with a wider MLP (hidden {wide}): the extra cost is per step, not per FLOP")
+                                  f"trainwise step ({mode} norms: for_params)": wide_today},
+                                 data, blocks=max(blocks // 3, 5), block_steps=block)
+    wide_base = wide_steps["hand-written step"]["cpu"]["us_per_step"]
+    print(f"  the same with a wider MLP (hidden {wide})")
     for name, r in wide_steps.items():
-        us = r["cpu"]["us_per_step"]
-        extra = (r["cpu"]["ratio"] - 1) * wide_steps["hand-written step"]["cpu"]["us_per_step"]
-        print(f"  {name:<46}{us:>12.1f}{r['cpu']['ratio']:>7.3f}{extra:>10.1f}{r['wall']['ratio']:>12.3f}")
+        print(f"  {name:<56}{r['cpu']['us_per_step']:>12.1f}{r['cpu']['ratio']:>7.3f}"
+              f"{(r['cpu']['ratio'] - 1) * wide_base:>10.1f}{r['wall']['ratio']:>12.3f}")
 
-    model = bl.make_model()
-    val = bl.alternate({
-        "hand-written validation": lambda: oh.hand_validation(model, data),
-        "trainwise, with score histograms": lambda: oh.trainwise_validation(model, data),
-        "  scores by sigmoid(l1 - l0)": lambda: oh.trainwise_validation(model, data, scores="sigmoid"),
-        "  no score histograms": lambda: oh.trainwise_validation(model, data, scores="none"),
-        "  no histograms, history keys only": lambda: oh.trainwise_validation(model, data, scores="none", full=False),
-    }, repeats * 5)
-    print(bl.format_table(val, "hand-written validation", f"  one validation pass ({len(data.X_val)} rows)"))
+    val = bl.alternate(oh.validation_passes(data), repeats * 5)
+    print(f"  one validation pass ({len(data.X_val)} rows, batch {bl.VAL_BATCH_SIZE}; median of {repeats * 5} "
+          "alternating rounds)")
+    print(f"  {'':<56}{'cpu ms':>12}{'ratio':>7}{'(quartiles)':>13}{'wall ratio':>12}")
+    for name, r in val.items():
+        cpu = r["cpu"]
+        print(f"  {name:<56}{1000 * cpu['median_s']:>12.2f}{cpu['ratio']:>7.3f}"
+              f"{cpu['ratio_p25']:>7.2f}-{cpu['ratio_p75']:<5.2f}{r['wall']['ratio']:>12.3f}")
 
     # per-fit costs outside the epochs: checks of the input, task inference, findings, thresholds
     outside = []
@@ -211,43 +215,27 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
         run = bl.trainwise_fit(data, args.epochs)
         outside.append(time.perf_counter() - started - sum(h["seconds"] for h in run.history))
     fixed = statistics.median(outside)
-    print(f"  per fit, outside the epochs (wall): {1000 * fixed:.1f} ms")
-    X = data.X_train
-    check = bl.alternate({"isfinite(X).all()": lambda: bool(torch.isfinite(X).all()),
-                          "isfinite(X.sum())": lambda: bool(torch.isfinite(X.sum()))}, repeats * 5)
-    print(f"  the NaN/Inf check of the training features ({tuple(X.shape)}): isfinite(X).all() "
-          f"{1000 * check['isfinite(X).all()']['cpu']['median_s']:.2f} ms; isfinite(X.sum()) (exact: any NaN/Inf makes "
-          f"the sum non-finite; an overflow falls back to the full check) "
-          f"{1000 * check['isfinite(X.sum())']['cpu']['median_s']:.2f} ms")
+    print(f"  per fit, outside the epochs (wall, median of {repeats}): {1000 * fixed:.1f} ms")
 
-    # the whole fit's ratio, rebuilt from the parts
+    # the whole fit's ratio, rebuilt from the parts (histograms in the last epoch's pass only)
     epochs = args.epochs
     n_steps = -(-len(data.X_train) // bl.BATCH_SIZE) * epochs
     val_s = {name: r["cpu"]["median_s"] for name, r in val.items()}
-    scored = val_s["trainwise, with score histograms"]
-    since = (epochs - 1) * val_s["  no score histograms"] + scored          # histograms in the last epoch only
-    lean = (epochs - 1) * val_s["  no histograms, history keys only"] + scored
-
-    def fit_ratio(step_name: str, val_total: float) -> float:
-        us = steps[step_name]["cpu"]["ratio"] * base
-        return ((n_steps * us * 1e-6 + val_total + fixed)
-                / (n_steps * base * 1e-6 + epochs * val_s["hand-written validation"]))
-
-    estimate = {
-        "before cd5bd30 (per-sample loss; histograms every epoch)": fit_ratio(
-            "  with the per-sample loss (before cd5bd30)", epochs * scored),
-        "today's loop": fit_ratio("trainwise step", since),
-        "proposed step: LazySums": fit_ratio("proposed: LazySums", since),
-        "proposed step: DeferredSums": fit_ratio("proposed: DeferredSums", since),
-        "DeferredSums; epochs compute the history's keys only": fit_ratio("proposed: DeferredSums", lean),
-    }
-    print("  the fit's ratio to the hand-written loop, rebuilt from the parts "
-          "(steps x step cost + validation passes + per-fit cost):")
+    val_total = (epochs - 1) * val_s["trainwise per epoch (no score histograms)"] \
+        + val_s["trainwise final pass (score histograms)"]
+    hand_total = n_steps * base * 1e-6 + epochs * val_s["hand-written"]
+    estimate = {name: (n_steps * steps[step]["cpu"]["ratio"] * base * 1e-6 + val_total + fixed) / hand_total
+                for name, step in (("today's loop", "trainwise step (deferred norms)"),
+                                   ("today's loop with eager norms", "trainwise step, eager norms (clip/optim/torchrun)"),
+                                   ("steps before 8781f81, today's validation", "trainwise step before 8781f81"))}
+    print(f"  the fit's ratio to the hand-written loop, rebuilt from the parts ({n_steps} steps x step cost + "
+          f"{epochs} validation passes + per-fit cost):")
     for name, value in estimate.items():
-        print(f"    {name:<60}{value:.3f}")
-    return {"steps": steps, "wide_model_steps": {"hidden": wide, **wide_steps}, "validation": val,
-            "per_fit_outside_epochs_s": fixed, "finite_check": check, "outside_samples_s": outside,
-            "fit_ratio_estimates": estimate, "blocks": blocks, "steps_per_fit": n_steps}
+        print(f"    {name:<54}{value:>12.3f}")
+    return {"steps": steps, "block_steps": block, "blocks": blocks, "extras_alone_us": alone,
+            "wide_model_steps": {"hidden": wide, "norms": mode, **wide_steps}, "validation": val,
+            "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
+            "fit_ratio_estimates": estimate, "steps_per_fit": n_steps}
 
 
 # --------------------------------------------------------------------------- rss
