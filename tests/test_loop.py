@@ -307,3 +307,35 @@ def test_two_logit_predictions_equal_argmax_ties_included():
     assert torch.equal(tw.loop._argmax(out), out.argmax(dim=1))
     wide = torch.randn(100, 5, generator=g)
     assert torch.equal(tw.loop._argmax(wide), wide.argmax(dim=1))
+
+
+def test_a_table_kept_in_host_memory_trains_as_one_on_the_device(monkeypatch):
+    """A table too large for the GPU stays in host memory and each batch is copied: the same run."""
+    from trainwise import batching
+
+    X, y = blobs()
+
+    def fit():
+        return tw.Trainer(epochs=2, batch_size=32, seed=4).fit(make_model(dropout=0.2, seed=2), (X[:250], y[:250]),
+                                                               (X[250:], y[250:]))
+    resident = fit()
+    assert not batching.stays_on_host(X, y, torch.device("cpu"))     # only a GPU can be too small
+    monkeypatch.setattr(batching, "stays_on_host", lambda X, y, device: True)
+    copied = fit()
+    assert strip_time(copied.history) == strip_time(resident.history)
+    assert copied.metrics == resident.metrics
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_table_over_the_device_share_stays_on_the_host(monkeypatch):
+    from trainwise import batching
+
+    X, y = blobs()
+    monkeypatch.setattr(batching, "DEVICE_SHARE", 1e-12)
+    batches = batching.TensorBatches(X, y, 32, shuffle=True, seed=0, device=torch.device("cuda"))
+    assert batches.X.device.type == "cpu" and batches.copy_to.type == "cuda"
+    xb, yb = next(iter(batches.epoch(1)))
+    assert xb.device.type == "cuda" and yb.device.type == "cuda"
+    run = tw.Trainer(epochs=2, batch_size=32, seed=4, device="cuda").fit(make_model(), (X[:250], y[:250]),
+                                                                         (X[250:], y[250:]))
+    assert run.metrics["accuracy"] > 0.8

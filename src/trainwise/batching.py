@@ -10,6 +10,7 @@ The order of epoch ``e`` depends only on ``(seed, e)``, so a run resumed at epoc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from trainwise.errors import InputError
 
+log = logging.getLogger(__name__)
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -27,11 +30,16 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
+DEVICE_SHARE = 0.5   # of a GPU's free memory an in-memory table may fill; a larger table stays in host memory
+
+
 class TensorBatches:
     """(X, y) held in memory, batched by indexing.
 
     Training batches follow ``randperm`` of a generator seeded by ``(seed, epoch)``; evaluation
-    batches are contiguous slices (no copy of the order, no gather).
+    batches are contiguous slices (no copy of the order, no gather). On a GPU the table moves to the
+    device once when it fits (``DEVICE_SHARE`` of the free memory); a larger one stays in host memory
+    and each batch is gathered there, pinned, and copied without blocking.
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool, seed: int,
@@ -45,9 +53,14 @@ class TensorBatches:
         if not shuffle and world_size > 1:
             # evaluation under torchrun: rows rank, rank + W, ... -- every row on exactly one rank, no padding
             X, y = X[rank::world_size], y[rank::world_size]
-        pin = device.type == "cuda" and X.device.type == "cpu"
-        self.X = (X.pin_memory() if pin else X).to(device, non_blocking=True)
-        self.y = (y.pin_memory() if pin else y).to(device, non_blocking=True)
+        self.copy_to = device if stays_on_host(X, y, device) else None   # None: the table is on `device`
+        if self.copy_to is None:
+            # one copy of the whole table: pinning it first would cost a second host copy and gain nothing
+            X, y = X.to(device), y.to(device)
+        else:
+            log.info("the table (%.1f GB) is over %d%% of the GPU's free memory: it stays in host memory and "
+                     "batches are copied as they are used", (X.nbytes + y.nbytes) / 1e9, 100 * DEVICE_SHARE)
+        self.X, self.y = X, y
         # training under torchrun: each rank takes an equal share of every epoch's permutation (the
         # permutation's last N mod W rows sit the epoch out), so all ranks take the same number of steps
         self.num_samples = len(self.X) if not shuffle else self.total_samples // world_size
@@ -63,7 +76,7 @@ class TensorBatches:
         bs = self.batch_size
         if not self.shuffle:
             for i in range(start_batch * bs, self.num_samples, bs):
-                yield self.X[i:i + bs], self.y[i:i + bs]
+                yield self._batch(self.X[i:i + bs], self.y[i:i + bs])
             return
         order = torch.randperm(self.total_samples, generator=epoch_generator(self.seed, epoch))
         if self.world_size > 1:
@@ -71,7 +84,28 @@ class TensorBatches:
         order = order.to(self.X.device, non_blocking=True)
         for i in range(start_batch * bs, self.num_samples, bs):
             idx = order[i:i + bs]
-            yield self.X[idx], self.y[idx]
+            yield self._batch(self.X[idx], self.y[idx])
+
+    def _batch(self, xb: torch.Tensor, yb: torch.Tensor) -> Batch:
+        if self.copy_to is None:
+            return xb, yb
+        return _to_device(xb, self.copy_to), _to_device(yb, self.copy_to)
+
+
+def stays_on_host(X: torch.Tensor, y: torch.Tensor, device: torch.device) -> bool:
+    """Whether a table in host memory is too large to move to the GPU ``device`` whole."""
+    if device.type != "cuda" or X.device.type != "cpu":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return X.nbytes + y.nbytes > DEVICE_SHARE * free
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host batch on ``device``: pinned, then copied without blocking (the pinned block is not reused
+    before its copy is done: PyTorch's pinned-memory cache waits for it)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 class ShardSampler(torch.utils.data.Sampler[int]):
