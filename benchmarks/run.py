@@ -7,15 +7,15 @@ Sections (all by default; ``--only`` picks some):
   loops      (a) hand-written loop, (b) trainwise ``Trainer.fit``, (c) Lightning + torchmetrics,
              (d) ``DataLoader(TensorDataset)`` loop -- same data, model, optimizer, 3 epochs -- alternating,
              several repeats; medians and ratios to (a).
-  overhead   trainwise's extra cost, split: per training step (ablation of each extra, alternating in
-             blocks of 20 steps), per validation pass, per fit; and the measured effect of the proposed
-             cheaper step (``overheads.py``).
+  overhead   trainwise's extra cost, split: per training step (today's step, with eager norms, the step
+             before 8781f81, against the hand-written one, alternating in blocks of 64 steps; each extra
+             timed alone), per validation pass, per fit (``overheads.py``).
   rss        peak RSS of (b) against (a), each in a fresh process.
   scaling    seconds per epoch at 10k, 100k, 1M rows: is it linear?
   ingest     a 1M-row x 20-column CSV and Parquet file to tensors: pandas (C, pyarrow engines), pyarrow,
              polars, and trainwise's ``read_table``.
   leakage    ``trainwise.data.fingerprint.duplicate_rows`` on 1M rows, against one training epoch.
-  precision  ``precision="bf16"`` and ``compile=True`` against fp32 eager, on the CPU.
+  precision  ``precision="bf16"`` and ``compile=True`` against fp32 eager (on ``--device``).
   profile    py-spy samples of a trainwise fit and of the hand-written loop, by loop line and phase.
 
 Timing. ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (on a shared 2-core machine
