@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 VAL_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
 BEST_WEIGHTS = "best.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
-EVAL_FOLD_ELEMENTS = 1 << 20     # validation logits measured together (4 MB in float32)
+EVAL_FOLD_ELEMENTS = 1 << 16     # validation logits measured together (256 kB in float32)
 RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every"}   # may differ when a run is resumed
 
 
