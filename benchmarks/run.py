@@ -240,8 +240,7 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
 
 # --------------------------------------------------------------------------- rss
 def run_rss(args: argparse.Namespace, repeats: int) -> dict:
-    kinds = ("hand", "hand+import-trainwise", "trainwise", "trainwise, lazy trainwise.data (prototype)",
-             "  and the NaN check by a sum (prototype)")
+    kinds = ("hand", "hand+import-trainwise", "trainwise")
     out = {}
     for rows, epochs in ((args.rows, args.epochs), (200_000 if args.quick else 1_000_000, 1)):
         runs: dict[str, list[dict]] = {k: [] for k in kinds}
@@ -413,42 +412,6 @@ def run_profile(args: argparse.Namespace, repeats: int) -> dict:
 
 
 # --------------------------------------------------------------------------- child processes
-def _skip_data_package_init() -> None:
-    """Prototype of a lazy ``trainwise/data/__init__.py`` (PEP 562 ``__getattr__``): register the package
-    without running its ``__init__``, which imports every submodule -- and with them pandas and pyarrow --
-    although the Trainer on tensors needs only ``data.batching``."""
-    import importlib.util
-    import types
-
-    root = Path(importlib.util.find_spec("trainwise").origin).parent
-    package = types.ModuleType("trainwise.data")
-    package.__path__ = [str(root / "data")]
-    sys.modules["trainwise.data"] = package
-
-
-def _nan_check_by_sum() -> str | None:
-    """Prototype of a cheaper NaN/Inf check in ``batching.as_tensors``: ``isfinite(X.sum())`` first (any NaN
-    or Inf makes the sum non-finite), the exact ``isfinite(X).all()`` only when the sum is not finite (an
-    overflow of huge values, or a real NaN to report). ``isfinite(X)`` builds ``X.abs()`` and three boolean
-    tensors: about 5 bytes of temporaries per 4-byte value. Nothing to do where ``batching.py`` has it."""
-    try:
-        import trainwise.batching as batching
-    except ImportError:                        # before batching.py moved out of trainwise.data
-        import trainwise.data.batching as batching
-    import trainwise.loop
-
-    old = "        if not bool(torch.isfinite(X).all()):\n"
-    new = "        if not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):\n"
-    source = Path(batching.__file__).read_text()
-    if new in source:
-        return None
-    if source.count(old) != 1:
-        return f"the NaN-check prototype no longer matches {batching.__file__}"
-    exec(compile(source.replace(old, new), batching.__file__, "exec"), batching.__dict__)
-    trainwise.loop.make_batches = batching.make_batches
-    return None
-
-
 def peak_rss_mb() -> float:
     """This process's peak resident set size, in MiB.
 
@@ -468,14 +431,8 @@ def peak_rss_mb() -> float:
 def child(args: argparse.Namespace) -> int:
     kind, _, which = args.child.partition(":")
     if kind == "rss":
-        if which.startswith(("trainwise, lazy", "  and the NaN")):
-            _skip_data_package_init()
         if which != "hand":
             import trainwise  # noqa: F401
-        if which.startswith("  and the NaN"):
-            problem = _nan_check_by_sum()
-            if problem:
-                raise SystemExit(problem)
         after_import = peak_rss_mb()
         data = bl.make_data(args.rows)
         if which != "hand" and which != "hand+import-trainwise":
