@@ -108,8 +108,8 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast forward and loss")
-    p.add_argument("--compile", action="store_true", help="run the model through torch.compile")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast forward and loss (for GPUs and large models: slower on the CPU and for small models)")
+    p.add_argument("--compile", action="store_true", help="run the model through torch.compile (pays off for large models: small ones train slower)")
     p.add_argument("--positive", help="the positive class label in a binary task")
     p.add_argument("--threshold", help="binary: decision threshold, a number like 0.37 or a rule chosen on "
                                        "validation: best_f1, recall=0.8, precision=0.9 (default 0.5)")
