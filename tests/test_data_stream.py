@@ -346,3 +346,5 @@ def test_a_stream_made_for_another_device_is_moved_batch_by_batch(table):
     assert xb.device.type == "meta" and yb.device.type == "meta"
     x0, _ = next(iter(data.train.epoch(1)))
     assert xb.shape == x0.shape
+    import copy
+    assert copy.copy(moved).num_samples == data.train.num_samples   # copying looks attributes up before they exist

@@ -226,6 +226,8 @@ class MovedBatches:
         self.device = device
 
     def __getattr__(self, name: str) -> Any:       # num_samples, label_counts, ... are the stream's
+        if name == "batches":                      # not set yet (copy, pickle): no endless lookup
+            raise AttributeError(name)
         return getattr(self.batches, name)
 
     def __len__(self) -> int:
