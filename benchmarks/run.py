@@ -10,6 +10,8 @@ Sections (all by default; ``--only`` picks some):
   overhead   trainwise's extra cost, split: per training step (today's step, with eager norms, the step
              before 8781f81, against the hand-written one, alternating in blocks of 64 steps; each extra
              timed alone), per validation pass, per fit (``overheads.py``).
+  kernels    the small operations the loop chose between: argmax against one comparison over two logits,
+             softmax against a sigmoid of their difference, the score binning, the readings of one pass.
   rss        peak RSS of (b) against (a), each in a fresh process.
   scaling    seconds per epoch at 10k, 100k, 1M rows: is it linear?
   ingest     a 1M-row x 20-column CSV and Parquet file to tensors: pandas (C, pyarrow engines), pyarrow,
@@ -45,7 +47,7 @@ import torch  # noqa: E402
 
 from benchmarks import bench_lib as bl  # noqa: E402
 
-SECTIONS = ("loops", "overhead", "rss", "scaling", "ingest", "leakage", "precision", "profile")
+SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "val_batch_size": bl.VAL_BATCH_SIZE, "lr": bl.LR},
                "sections": {}}
     print(f"machine: {results['machine']['summary']}")
-    runners = {"loops": run_loops, "overhead": run_overhead, "rss": run_rss, "scaling": run_scaling,
+    runners = {"loops": run_loops, "overhead": run_overhead, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
                "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile}
     for name in SECTIONS:
         if name not in only:
@@ -266,6 +268,55 @@ def run_rss(args: argparse.Namespace, repeats: int) -> dict:
                      "pandas_loaded": pandas,
                      "peak_ratio_same_imports": med["trainwise"]["peak_mb"] / med["hand+import-trainwise"]["peak_mb"],
                      "growth_mb": growth}
+    return out
+
+
+# --------------------------------------------------------------------------- kernels
+def run_kernels(args: argparse.Namespace, repeats: int) -> dict:
+    """Each pair times the same result two ways, alternating; a contender repeats its operation 50 times."""
+    from trainwise.loop import _argmax
+    from trainwise.metrics import MetricAccumulator, curves
+
+    g = torch.Generator().manual_seed(bl.SEED)
+    flush_outs = torch.randn(64 * bl.BATCH_SIZE, 2, generator=g)       # one flush's training outputs
+    val_outs = torch.randn(10_000, 2, generator=g)                      # one validation pass's outputs
+    target = (torch.rand(10_000, generator=g) < 0.36).long()
+    scores = torch.sigmoid(val_outs[:, 1] - val_outs[:, 0])
+    edges = curves.default_edges()
+    assert torch.equal(_argmax(flush_outs), flush_outs.argmax(dim=1))
+    acc = MetricAccumulator(2)
+    acc.update(_argmax(val_outs), target, loss_sum=torch.tensor(1.0), scores=scores)
+
+    def readings(rebuild: bool):
+        for _ in range(5):
+            for read in (lambda: acc.compute(), lambda: acc.thresholds(target_recall=0.8), acc.pr_curve):
+                if rebuild:
+                    acc._memo = None             # the score histogram built again for every reading
+                read()
+
+    def times(fn, n=50):
+        return lambda: [fn() for _ in range(n)]
+
+    pairs = {
+        "prediction of two logits, one flush (16,384 rows)": {
+            "argmax(dim=1)": times(lambda: flush_outs.argmax(dim=1)),
+            "one comparison (_argmax)": times(lambda: _argmax(flush_outs))},
+        "positive-class score of two logits (10,000 rows)": {
+            "softmax(dim=1)[:, 1]": times(lambda: torch.softmax(val_outs, dim=1)[:, 1]),
+            "sigmoid(l1 - l0)": times(lambda: torch.sigmoid(val_outs[:, 1] - val_outs[:, 0]))},
+        "binning 10,000 scores over the 14,375 default edges": {
+            "bucketize (float64)": times(lambda: torch.bucketize(scores.double(), edges, right=True), 10),
+            "the histogram update (bucketize + bincount)": times(
+                lambda: curves.histogram_counts(scores, target == 1, edges), 10)},
+        "compute + thresholds + pr_curve after a scored pass (x5)": {
+            "histogram rebuilt for each reading": lambda: readings(True),
+            "histogram built once per state (today)": lambda: readings(False)},
+    }
+    out = {}
+    for title, contenders in pairs.items():
+        result = bl.alternate(contenders, repeats)
+        print(bl.format_table(result, next(iter(contenders)), f"  {title}"))
+        out[title] = result
     return out
 
 

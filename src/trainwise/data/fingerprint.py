@@ -13,14 +13,13 @@ are hashed on the other columns too. A probe that keeps more than a quarter of e
 (columns of few distinct values) saves little: then every row is hashed, its probe hash standing for
 the probe columns. A table of 6 columns or fewer is hashed whole, without a probe.
 
-Speed on the 2-core development machine: 1,000,000 rows split 800,000 / 200,000, 1% of the validation
-rows duplicated (``leakage_frames`` of ``benchmarks/tables_bench.py``), CPU time, medians of 11 rounds
-alternating with the former whole-table hashing: 19 float columns 0.085 s (whole tables 0.210 s, ratio
-0.41); 16 float, 2 int and 2 text columns 0.077 s (0.228 s, ratio 0.34). That is 2.3-2.5% of one
-training epoch on those rows (``benchmarks/run.py --only leakage``; 5.4-6.7% before). Hashing the 4
-probe columns takes about 0.045 s of it, the membership tests about 0.025 s. A weak probe (those 4
-columns rounded to integers) costs 1.14 times the whole-table hashing. The membership test is
-``pd.Series.isin``: a hash table, O(n), 0.022 s for 200,000 hashes in 800,000; ``numpy.isin`` sorts: 0.61 s.
+Speed on the 2-core development machine, ``python benchmarks/run.py --only leakage`` (1,000,000 rows
+split 800,000 / 200,000, 1% of the validation rows duplicated): 0.082 s for 19 float columns and 0.090 s
+for 16 float, 2 int and 2 text columns, 2.2-2.4% of one training epoch on those rows (0.19-0.22 s,
+5.2-6.0%, with whole-table hashing). Ad hoc timings while writing it (not in ``benchmarks/``): hashing the
+4 probe columns is about 0.045 s of that, the membership tests about 0.025 s; a weak probe costs about
+1.14 times whole-table hashing. The membership test is ``pd.Series.isin``, a hash table, O(n);
+``numpy.isin`` sorts and took 0.61 s for 200,000 hashes in 800,000.
 """
 
 from __future__ import annotations
