@@ -9,17 +9,17 @@ reader therefore always finds a complete `last.ckpt` or `previous.ckpt`. Loading
 from __future__ import annotations
 
 import logging
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from trainwise.errors import InputError
+from trainwise.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +30,8 @@ PREVIOUS = "previous.ckpt"
 def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` as `folder/last.ckpt`, keeping the previous one until the new one is whole."""
     folder = Path(folder)
-    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        last = folder / LAST
-        if last.exists():
-            os.replace(last, folder / PREVIOUS)
-        os.replace(tmp, last)
-        _fsync_dir(folder)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InputError(f"{folder}: could not write a checkpoint ({exc.strerror or exc}); "
-                         "free disk space or choose another --out. The previous checkpoint is intact.") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return folder / LAST
+    return atomic_write(folder / LAST, lambda fh: torch.save(payload, fh), binary=True,
+                        keep_previous=folder / PREVIOUS, kind="checkpoint")
 
 
 def remove_temp_files(folder: Path) -> list[Path]:
@@ -81,19 +62,6 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, Any], Path]:
         return payload, path
     detail = "; ".join(problems) if problems else f"no {LAST} there"
     raise InputError(f"{folder}: no complete checkpoint to resume from ({detail}); run again without --resume.")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def rng_state() -> dict[str, Any]:
@@ -127,19 +95,7 @@ def save_weights(path: Path, model: torch.nn.Module | dict[str, torch.Tensor]) -
     """Weights as safetensors (no code inside), written atomically."""
     state = model.state_dict() if isinstance(model, torch.nn.Module) else model
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda fh: fh.write(safetensors_bytes(tensors)), binary=True, kind="weights file")
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> torch.nn.Module:

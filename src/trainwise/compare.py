@@ -188,7 +188,7 @@ def initial_val_loss(trainer: Trainer, model: nn.Module, train: Any, val: Any) -
     device = resolve_device(cfg.device)
     model.to(device)
     train_batches = make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device, name="train")
-    val_batches = make_batches(val, cfg.val_batch_size or 4 * cfg.batch_size, shuffle=False, seed=cfg.seed,
+    val_batches = make_batches(val, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
                                device=device, name="val")
     task = trainer._task(model, train_batches, val_batches)
     loss_terms = trainer._loss(task, train_batches, device)

@@ -8,8 +8,10 @@ from typing import Any
 
 import torch
 
+from trainwise.decision import ThresholdRule, parse_threshold
 from trainwise.errors import InputError
 from trainwise.optim import OPTIMIZERS, SCHEDULES, optimizer_settings
+from trainwise.policy import check_seed, eval_batch_size
 
 
 @dataclass
@@ -29,7 +31,7 @@ class TrainConfig:
     grad_clip: float | None = None           # max global gradient norm; None: no clipping
     class_weights: str | Sequence[float] | None = None   # None, "balanced" or one weight per class
     no_decay_on_bias_and_norm: bool = False
-    threshold: float | str | None = None     # binary: 0.37, or chosen on validation: best_f1, recall=0.8, precision=0.9
+    threshold: float | str | ThresholdRule | None = None   # binary: 0.37, or on validation: best_f1, recall=0.8, precision=0.9
     target_recall: float | None = 0.8        # binary: report the threshold that reaches this recall
     target_precision: float | None = None    # binary: ... and the one that reaches this precision
     early_stopping: int | None = None        # patience in epochs; None: train all epochs
@@ -47,8 +49,7 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         if self.val_batch_size is not None:
             _positive_int("val_batch_size", self.val_batch_size)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise InputError(f"Expected `seed` to be an int >= 0 and < 2**32, but got {self.seed!r}.")
+        check_seed(self.seed)
         if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
             raise InputError(f"Expected `warmup_epochs` to be an int >= 0, but got {self.warmup_epochs!r}.")
         if isinstance(self.optimizer, str):
@@ -95,6 +96,16 @@ class TrainConfig:
                 raise InputError(f"unknown device {self.device!r} ({exc}); use auto, cpu or cuda.") from None
 
     @property
+    def threshold_rule(self) -> ThresholdRule | None:
+        """``threshold`` as parsed in ``__post_init__``."""
+        return self.threshold  # type: ignore[return-value]
+
+    @property
+    def eval_batch_size(self) -> int:
+        """The batch size of validation and evaluation passes (see trainwise.policy)."""
+        return eval_batch_size(self.batch_size, self.val_batch_size)
+
+    @property
     def keeps_best(self) -> bool:
         return self.restore_best if self.restore_best is not None else self.early_stopping is not None
 
@@ -111,38 +122,10 @@ class TrainConfig:
         out = asdict(self)
         out["optimizer"] = self.optimizer_name()
         out["optimizer_settings"] = self.resolved_optimizer()
+        out["threshold"] = None if self.threshold is None else self.threshold_rule.to_json()
         if out["class_weights"] is not None and not isinstance(out["class_weights"], str):
             out["class_weights"] = [float(w) for w in out["class_weights"]]
         return out
-
-
-def parse_threshold(value: float | str) -> float | str:
-    """A decision threshold: a number in (0, 1), or a rule applied on the validation set —
-    ``best_f1`` (or ``best_f2``...), ``recall=0.8``, ``precision=0.9``."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        number = None
-    if number is not None:
-        if not 0.0 < number < 1.0:
-            raise InputError(f"Expected `threshold` to be between 0 and 1, but got {value!r}.")
-        return number
-    kind, _, goal = text.partition("=")
-    if text.startswith("best_f") and not goal:
-        try:
-            if 0 < float(text[6:]) < float("inf"):
-                return text
-        except ValueError:
-            pass
-    elif kind in ("recall", "precision"):
-        try:
-            if 0 < float(goal) <= 1:
-                return f"{kind}={float(goal):g}"
-        except ValueError:
-            pass
-    raise InputError(f"Expected `threshold` to be a number in (0, 1), best_f1, recall=R or precision=P, "
-                     f"but got {value!r}.")
 
 
 def _positive_int(name: str, value: object) -> None:

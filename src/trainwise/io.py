@@ -40,9 +40,13 @@ def dumps(value: Any, **kwargs: Any) -> str:
     return json.dumps(jsonable(value), allow_nan=False, **kwargs)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False,
+                 keep_previous: str | os.PathLike | None = None, kind: str = "file") -> Path:
     """Write through a temp file in the same folder, flush + fsync, then ``os.replace``: readers see
-    the old file or the new one, never half of one."""
+    the old file or the new one, never half of one. With ``keep_previous`` the old file is first moved
+    there, so a complete copy exists at every instant. Files get the user's usual mode (umask), not
+    mkstemp's 0600. Any failure while writing (a full disk surfaces as OSError, torch's RuntimeError or
+    safetensors' own error) is an InputError of one line; the old file is left as it was."""
     path = Path(path)
     tmp = None
     try:
@@ -51,19 +55,43 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)         # mkstemp makes 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
-    except OSError as exc:
+        _fsync_dir(path.parent)
+    except Exception as exc:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         from trainwise.errors import InputError
-        raise InputError(f"{path}: could not write it ({exc.strerror or exc}); free disk space or choose "
-                         "another --out.") from None
+        reason = getattr(exc, "strerror", None) or first_line(exc)
+        raise InputError(f"{path}: could not write the {kind} ({reason}); free disk space or choose another "
+                         f"--out. The previous {kind} is intact.") from None
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json(path: str | os.PathLike, value: Any) -> Path:

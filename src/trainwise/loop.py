@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainwise import distributed
+from trainwise import decision, distributed
 from trainwise.batching import make_batches
 from trainwise.callbacks import Callback, TrainState
 from trainwise.checkpoint import (
@@ -137,7 +137,7 @@ class Trainer:
                                      **shard)
         val_batches = None
         if val is not None:
-            val_batches = make_batches(val, cfg.val_batch_size or 4 * cfg.batch_size, shuffle=False,
+            val_batches = make_batches(val, cfg.eval_batch_size, shuffle=False,
                                        seed=cfg.seed, device=device, name="val", **shard)
         task = self._task(model, train_batches, val_batches)
         loss_terms = self._loss(task, train_batches, device)
@@ -295,13 +295,12 @@ class Trainer:
         thresholds = None
         if val_metrics is not None and task.binary:
             thresholds = self._thresholds(val_acc)
-            if isinstance(cfg.threshold, str):     # a rule: choose on validation, then measure there
-                thresholds["applied"] = applied = _apply_rule(cfg.threshold, thresholds, val_acc)
-                if applied["threshold"] is not None:
+            rule = cfg.threshold_rule
+            if rule is not None:
+                thresholds["applied"] = applied = decision.resolve(rule, thresholds, val_acc)
+                if rule.fixed is None and applied["threshold"] is not None:   # chosen on validation: measure there
                     task.threshold = applied["threshold"]
                     val_metrics = self._evaluate(evaluate, val_batches, task, loss_terms, val_acc, autocast, world)
-            elif cfg.threshold is not None:
-                thresholds["applied"] = {"rule": f"{cfg.threshold:g}", "threshold": cfg.threshold}
         run = self._finish(model, state, task, val_metrics, thresholds, train_batches, val_batches, data_info,
                            restored)
         run.best_epoch = best.epoch
@@ -383,7 +382,7 @@ class Trainer:
         cfg = self.config
         device = resolve_device(cfg.device)
         model.to(device)
-        batches = make_batches(data, cfg.val_batch_size or 4 * cfg.batch_size, shuffle=False, seed=cfg.seed,
+        batches = make_batches(data, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
                                device=device, name="data")
         task = self._task(model, batches, None)
         acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
@@ -469,7 +468,8 @@ class Trainer:
                 raise InputError(f"positive class index must be 0 or 1, but got {positive!r}.")
         elif self.config.threshold is not None:
             raise InputError("a decision threshold applies to binary tasks only.")
-        fixed = self.config.threshold if isinstance(self.config.threshold, float) else None  # rules wait for the end
+        rule = self.config.threshold_rule
+        fixed = rule.fixed if rule is not None else None       # rules wait for the end of the fit
         return Task(num_classes, single, labels, positive, fixed)
 
     def _loss(self, task: Task, train: Any, device: torch.device):
@@ -561,23 +561,6 @@ def _batch_mean(loss_terms: Any) -> Any:
     """The training step's loss: the mean of the per-sample losses. Plain cross-entropy takes the fused
     mean (one kernel fewer per step); weighted or custom losses average their per-sample terms."""
     return getattr(loss_terms, "batch_mean", None) or (lambda out, y: loss_terms(out, y).mean())
-
-
-def _apply_rule(rule: str, thresholds: dict, acc: MetricAccumulator) -> dict:
-    """Resolve ``best_f1`` / ``recall=0.8`` / ``precision=0.9`` to a threshold on the validation scores."""
-    kind, _, goal = rule.partition("=")
-    if kind == "recall":
-        choice = acc.thresholds(target_recall=float(goal))[f"recall@{float(goal):g}"]
-    elif kind == "precision":
-        choice = acc.thresholds(target_precision=float(goal))[f"precision@{float(goal):g}"]
-    else:
-        beta = float(rule[6:])
-        choice = thresholds.get(rule) or acc.thresholds(beta=beta)[f"best_f{beta:g}"]
-    if choice is None:
-        return {"rule": rule, "threshold": None,
-                "note": f"no threshold reaches {rule} on the validation set; the default 0.5 was kept"}
-    return {"rule": rule, "threshold": choice["threshold"],
-            "note": "chosen on the validation set, so its metrics there are optimistic: confirm on held-out data"}
 
 
 def environment(device: torch.device) -> dict:

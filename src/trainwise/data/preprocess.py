@@ -37,6 +37,7 @@ import pandas as pd
 
 from trainwise.data.tables import name_list, row_list
 from trainwise.errors import InputError
+from trainwise.policy import label_text, positive_index
 
 __all__ = [
     "MAX_CATEGORIES",
@@ -306,7 +307,7 @@ def encode_labels(
             f"{source}: target column {name!r} is empty in {int(missing.sum())} rows "
             f"({row_list(np.flatnonzero(missing))}); drop those rows or fill them."
         )
-    codes, values = _text_codes(series, _one_label_text, source=source)
+    codes, values = _text_codes(series, label_text, source=source)
     if labels is None:
         labels = sorted(values, key=float) if _is_numeric(series) else list(values)
     labels = list(labels)
@@ -320,43 +321,6 @@ def encode_labels(
             f"known labels: {name_list(labels)}. Drop those rows or add examples of them to training."
         )
     return position[codes].astype(np.int64), labels
-
-
-def positive_index(labels: Sequence[str], counts: Sequence[int], positive: object = None) -> int:
-    """Index of the positive class among ``labels`` (class names as :func:`encode_labels` gives them).
-
-    The rule: ``positive`` when given (matched as text, ``True`` == ``"True"``, ``1`` == ``"1"``,
-    case-insensitively when that is unambiguous); else ``1`` when the labels are 0/1, ``True`` when
-    they are booleans; else the rarest class (on a tie, the later one in label order).
-    """
-    labels = [str(label) for label in labels]
-    if len(labels) != len(counts):
-        raise ValueError(f"Expected one count per label, but got {len(counts)} counts for {len(labels)} labels")
-    if positive is not None:
-        key = _one_label_text(positive)
-        if key in labels:
-            return labels.index(key)
-        folded = [i for i, label in enumerate(labels) if label.casefold() == key.casefold()]
-        if len(folded) == 1:
-            return folded[0]
-        raise InputError(
-            f"positive class {key!r} is not one of the labels ({name_list(labels)}); "
-            "pass one of them with --positive."
-        )
-    lowered = [label.casefold() for label in labels]
-    for pair, wanted in ((["0", "1"], "1"), (["false", "true"], "true")):
-        if sorted(lowered) == pair:
-            return lowered.index(wanted)
-    rarest = min(counts)
-    return max(i for i, c in enumerate(counts) if c == rarest)
-
-
-def _one_label_text(value: object) -> str:
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 # ---- column helpers -------------------------------------------------------------------------------

@@ -62,7 +62,6 @@ from trainwise.data.preprocess import (
     TablePreprocessor,
     _is_numeric,
     _numbers,
-    _one_label_text,
     _text_codes,
     encode_labels,
     positive_index,
@@ -70,6 +69,7 @@ from trainwise.data.preprocess import (
 from trainwise.data.tables import name_list, row_list
 from trainwise.data.tabular import data_facts
 from trainwise.errors import InputError
+from trainwise.policy import check_seed, eval_batch_size, label_text
 
 __all__ = ["ParquetStream", "RowSplit", "StreamData", "StreamStatistics", "fit_stream", "prepare_stream"]
 
@@ -101,8 +101,7 @@ class RowSplit:
     def __post_init__(self) -> None:
         if not 0.0 < float(self.fraction) < 1.0:
             raise InputError(f"validation fraction must be between 0 and 1 (exclusive), got {self.fraction!r}.")
-        if self.seed < 0:
-            raise InputError(f"--seed must be >= 0, but got {self.seed}.")
+        check_seed(self.seed)
 
     def is_val(self, start: int, stop: int) -> np.ndarray:
         """Whether each of rows ``start..stop-1`` is a validation row."""
@@ -379,7 +378,7 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
 def _count_labels(series: pd.Series, first_row: int, val: np.ndarray | None, counts: list[dict[str, int]],
                   source: str) -> None:
     """Add a chunk's labels to the training (and validation) counts; ``val`` marks validation rows."""
-    codes, values = _text_codes(series, _one_label_text, source=source)
+    codes, values = _text_codes(series, label_text, source=source)
     missing = np.flatnonzero(codes < 0)
     if missing.size:
         raise InputError(f"{source}: target column {series.name!r} is empty in {row_list(missing + first_row)}; "
@@ -426,8 +425,7 @@ class ParquetStream:
         if batch_size < 1 or shuffle_rows < 1 or read_rows < 1:
             raise ValueError(f"Expected `batch_size`, `shuffle_rows` and `read_rows` >= 1, but got "
                              f"{batch_size!r}, {shuffle_rows!r}, {read_rows!r}")
-        if seed < 0:
-            raise InputError(f"--seed must be >= 0, but got {seed}.")
+        check_seed(seed)
         if side not in ("train", "val"):
             raise ValueError(f"Expected `side` to be 'train' or 'val', but got {side!r}")
         world_rank, world_count = _world()
@@ -665,10 +663,10 @@ def prepare_stream(path: str | os.PathLike[str], target: str, *, val_path: str |
     train = ParquetStream(path, target, batch_size=batch_size, shuffle=True, split=split, side="train",
                           shuffle_rows=shuffle_rows, class_counts=stats.class_counts, source=source, **common)
     if val_path is None:
-        val = ParquetStream(path, target, batch_size=val_batch_size or 4 * batch_size, shuffle=False, split=split,
+        val = ParquetStream(path, target, batch_size=eval_batch_size(batch_size, val_batch_size), shuffle=False, split=split,
                             side="val", class_counts=stats.val_class_counts, source=source, **common)
     else:
-        val = ParquetStream(val_path, target, batch_size=val_batch_size or 4 * batch_size, shuffle=False,
+        val = ParquetStream(val_path, target, batch_size=eval_batch_size(batch_size, val_batch_size), shuffle=False,
                             source=val_source or str(val_path), **common)
     pos = None
     counts = [a + b for a, b in zip(train.class_counts, val.class_counts, strict=True)]

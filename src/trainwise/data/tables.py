@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainwise.errors import InputError
+from trainwise.errors import InputError, name_list, shown_name
 
 __all__ = ["SUPPORTED_SUFFIXES", "read_table", "name_list", "row_list", "shown_name"]
 
@@ -175,19 +175,6 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def name_list(names: Iterable[object], *, limit: int = 20) -> str:
-    """``a, b, c`` with at most ``limit`` names, then ``... (N more)``. A name holding a line break, a tab
-    or another unprintable character is shown as its repr (``'a\\nb'``): a message stays one line."""
-    names = [shown_name(n) for n in names]
-    if len(names) <= limit:
-        return ", ".join(names)
-    return ", ".join(names[:limit]) + f", ... ({len(names) - limit} more)"
-
-
-def shown_name(name: object) -> str:
-    """A column or label name as a message shows it: as it is, or its repr when it holds unprintables."""
-    text = str(name)
-    return text if text.isprintable() else repr(text)
 
 
 def row_list(positions: Iterable[int], *, limit: int = 5) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainwise.diagnostics.findings import Finding, Severity
+from trainwise.policy import positive_index
 
 # accuracy_paradox: accuracy must remove at least this share of the errors the majority guess makes.
 MIN_SKILL = 0.2
@@ -91,11 +92,9 @@ def positive_label(metrics: Mapping[str, Any], stats: Sequence[ClassStats]) -> s
     if given is not None:
         return str(given)
     labels = [s.label for s in stats]
-    for candidate in ("1", "True", "true", "1.0"):
-        if candidate in labels:
-            return candidate
-    supports = [s.support or 0 for s in stats]
-    return labels[supports.index(min(supports))]
+    supports = [s.support for s in stats]
+    counts = None if any(c is None for c in supports) else supports
+    return labels[positive_index(labels, counts)]
 
 
 def class_phrase(label: str) -> str:
