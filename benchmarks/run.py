@@ -274,8 +274,8 @@ def run_rss(args: argparse.Namespace, repeats: int) -> dict:
 # --------------------------------------------------------------------------- kernels
 def run_kernels(args: argparse.Namespace, repeats: int) -> dict:
     """Each pair times the same result two ways, alternating; a contender repeats its operation 50 times."""
-    from trainwise.loop import _argmax
     from trainwise.metrics import MetricAccumulator, curves
+    from trainwise.task import argmax as _argmax
 
     g = torch.Generator().manual_seed(bl.SEED)
     flush_outs = torch.randn(64 * bl.BATCH_SIZE, 2, generator=g)       # one flush's training outputs

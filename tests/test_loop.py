@@ -289,7 +289,7 @@ def test_validation_measured_in_folds_equals_batch_by_batch(monkeypatch, single_
         return tw.Trainer(epochs=2, batch_size=32, val_batch_size=16, seed=0).fit(model, (X[:400], y[:400]),
                                                                                 (X[400:], y[400:]))
     folded = fit()
-    monkeypatch.setattr(tw.loop, "EVAL_FOLD_ELEMENTS", 1)          # one batch per fold
+    monkeypatch.setattr(tw.monitor, "EVAL_FOLD_ELEMENTS", 1)          # one batch per fold
     single = fit()
     assert folded.metrics.keys() == single.metrics.keys()
     for key, value in folded.metrics.items():
@@ -304,9 +304,9 @@ def test_two_logit_predictions_equal_argmax_ties_included():
     g = torch.Generator().manual_seed(0)
     out = torch.randint(-2, 3, (5000, 2), generator=g).float()        # many ties
     assert (out[:, 0] == out[:, 1]).any()
-    assert torch.equal(tw.loop._argmax(out), out.argmax(dim=1))
+    assert torch.equal(tw.task.argmax(out), out.argmax(dim=1))
     wide = torch.randn(100, 5, generator=g)
-    assert torch.equal(tw.loop._argmax(wide), wide.argmax(dim=1))
+    assert torch.equal(tw.task.argmax(wide), wide.argmax(dim=1))
 
 
 def test_a_table_kept_in_host_memory_trains_as_one_on_the_device(monkeypatch):

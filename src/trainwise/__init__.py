@@ -6,10 +6,12 @@ from trainwise.compare import Comparison, compare
 from trainwise.config import TrainConfig
 from trainwise.diagnostics import Finding, diagnose
 from trainwise.errors import InputError
-from trainwise.loop import Run, Trainer
+from trainwise.loop import Trainer
 from trainwise.lrfind import LRFindResult, lr_find
+from trainwise.monitor import Monitor
+from trainwise.run import Run
 
 __version__ = "0.1.0"
 
-__all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Run", "TrainConfig", "TrainState",
+__all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Monitor", "Run", "TrainConfig", "TrainState",
            "Trainer", "compare", "diagnose", "lr_find", "metrics", "__version__"]

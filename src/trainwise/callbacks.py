@@ -35,6 +35,7 @@ class TrainState:
     train_loss_sum: torch.Tensor | None = None   # the epoch's loss sum on the device, as of the last flush
     train_count: int | None = None               # samples trained on in the current epoch
     train_sums: Any = field(default=None, repr=False)  # the epoch's EpochSums (the loop's own bookkeeping)
+    lr: float | None = None                      # the learning rate the current epoch started with
 
     def flush_train_sums(self) -> None:
         """Fold the steps the loop has not yet added into ``train_loss_sum`` (it does so every few dozen

@@ -49,13 +49,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainwise.batching import make_batches
 from trainwise.callbacks import Callback
-from trainwise.config import TrainConfig, resolve_device
+from trainwise.config import TrainConfig
 from trainwise.errors import InputError
-from trainwise.loop import Run, Trainer, _autocast
-from trainwise.metrics import MetricAccumulator
+from trainwise.loop import Trainer
 from trainwise.optim import OPTIMIZERS, optimizer_settings
+from trainwise.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +183,7 @@ def plan_runs(optimizers: Mapping[str, Mapping[str, Any] | None] | None,
 def initial_val_loss(trainer: Trainer, model: nn.Module, train: Any, val: Any) -> float:
     """Validation loss before the first step, computed as `Trainer.fit` computes it each epoch
     (same batches, same per-sample loss with class weights, same precision, same averaging)."""
-    cfg = trainer.config
-    device = resolve_device(cfg.device)
-    model.to(device)
-    train_batches = make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device, name="train")
-    val_batches = make_batches(val, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
-                               device=device, name="val")
-    task = trainer._task(model, train_batches, val_batches)
-    loss_terms = trainer._loss(task, train_batches, device)
-    acc = MetricAccumulator(task.num_classes, device=device, binary_scores=task.binary)
-    metrics = trainer._evaluate(model, val_batches, task, loss_terms, acc, _autocast(device, cfg.precision))
-    return metrics["loss"]
+    return trainer.evaluate(model, val, train=train)["loss"]
 
 
 def weights_sha256(model: nn.Module) -> str:

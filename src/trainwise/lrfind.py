@@ -47,9 +47,10 @@ import torch
 from torch import nn
 
 from trainwise.batching import Batch, make_batches
+from trainwise.config import TrainConfig
 from trainwise.errors import InputError
-from trainwise.loop import Trainer
 from trainwise.optim import OptimizerFactory, build_optimizer, optimizer_settings
+from trainwise.task import loss_terms, probe_task
 
 METHODS = ("steepest", "valley", "minimum/10")
 
@@ -99,15 +100,16 @@ def lr_find(model: nn.Module, train: Any, *, optimizer: str | OptimizerFactory |
     _check_settings(start_lr, end_lr, num_steps, smoothing, diverge_factor, method)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     batches = make_batches(train, batch_size, shuffle=True, seed=seed, device=device, name="train")
-    trainer = Trainer(loss_fn=loss_fn, batch_size=batch_size, seed=seed, class_weights=class_weights)
+    config = TrainConfig(batch_size=batch_size, seed=seed, class_weights=class_weights)   # validates them
 
     snapshot = _Snapshot(model, optimizer if isinstance(optimizer, torch.optim.Optimizer) else None)
     try:
         torch.manual_seed(seed)          # dropout during the sweep
-        task = trainer._task(model, batches, None)
-        loss_terms = trainer._loss(task, batches, device)
+        task = probe_task(model, batches)
+        terms = loss_terms(task, loss_fn=loss_fn, class_weights=config.class_weights, train=batches,
+                           device=device)
         opt = _optimizer(optimizer, model, optimizer_options, start_lr)
-        lrs, losses, smoothed, stop_reason = _sweep(model, opt, batches, loss_terms, start_lr=start_lr,
+        lrs, losses, smoothed, stop_reason = _sweep(model, opt, batches, terms, start_lr=start_lr,
                                                     end_lr=end_lr, num_steps=num_steps, smoothing=smoothing,
                                                     diverge_factor=diverge_factor)
     finally:

@@ -11,8 +11,8 @@ from typing import Any
 
 from trainwise.history import write_history_csv, write_history_jsonl
 from trainwise.io import write_json
-from trainwise.loop import Run
 from trainwise.report import write_report
+from trainwise.run import Run
 
 
 def write_run(folder: Path, run: Run, *, settings: dict[str, Any] | None = None, report: bool = True,

@@ -10,8 +10,9 @@ from trainwise.callbacks import Callback
 from trainwise.config import TrainConfig
 from trainwise.data import TabularData
 from trainwise.data.stream import StreamData
-from trainwise.loop import Run, Trainer
+from trainwise.loop import Trainer
 from trainwise.models import mlp
+from trainwise.run import Run
 
 
 def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32),
