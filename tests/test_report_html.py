@@ -7,7 +7,9 @@ import json
 import math
 import re
 import sys
+from fnmatch import fnmatch
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -15,10 +17,10 @@ import pytest
 from matplotlib import _pylab_helpers
 
 from test_report_samples import XSS, binary_history, binary_summary, written_report
-from trainwise.io import write_json
+from trainwise.io import jsonable, write_json
 from trainwise.report import write_report
 from trainwise.report.figures import applied_threshold, build_figures, overfitting_onset
-from trainwise.report.html import render_html
+from trainwise.report.html import _templates, render_html
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -38,6 +40,21 @@ def _elements(page: str) -> list[tuple[str, dict[str, str | None]]]:
     parser = Elements()
     parser.feed(page)
     return parser.tags
+
+
+class Reader(Elements):
+    """Start tags, end tags and the text a browser would show (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ends: list[str] = []
+        self.text: list[str] = []
+
+    def handle_endtag(self, tag: str) -> None:
+        self.ends.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +187,97 @@ def test_overfitting_onset_and_threshold_choice() -> None:
     assert applied_threshold({"config": {"threshold": None}}) == 0.5
     assert applied_threshold({"config": {"threshold": 0.3}}) == 0.3
     assert applied_threshold({"thresholds": {"applied": {"threshold": 0.2}}, "config": {"threshold": 0.3}}) == 0.2
+    # a rule that found no threshold on the validation set kept 0.5 (loop._apply_rule)
+    assert applied_threshold({"thresholds": {"applied": {"rule": "recall=0.99", "threshold": None}},
+                              "config": {"threshold": "recall=0.99"}}) == 0.5
+
+
+def _hostile(place: str) -> str:
+    """A string that breaks the page if it reaches it unescaped, tagged with the place it was put."""
+    return f"<script>alert('{place}')</script>\"{place}\" & '</table>"
+
+
+def _hostile_inputs(say) -> list[tuple[dict, dict]]:
+    """Summaries (with their render_html options) holding ``say(place)`` in every field a person or a
+    data file can choose: labels, column and file names, findings, settings, run names, texts."""
+    neg, pos = say("negative-label"), say("positive-label")
+    summary = binary_summary(negative=neg, positive=pos, source=say("file-name"), target=say("target-column"))
+    summary.update(verdict=say("verdict"), stop_reason=say("stop-reason"), environment={
+        "python": say("environment-value"), say("environment-key"): "x"})
+    summary["findings"] = [
+        {"code": say("code"), "severity": "error", "epoch": say("epoch"), "message": say("headline"),
+         "advice": say("advice"), "evidence": {say("evidence-key"): say("evidence-value"),
+                                               "nested": [say("evidence-nested")]}},
+        {"code": "x", "severity": say("severity"), "epoch": None, "message": "m", "advice": None, "evidence": {}}]
+    summary["metrics"]["per_class"][say("per-class-label")] = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    summary["thresholds"][say("operating-point")] = {"threshold": 0.3, "precision": 0.5, "recall": 0.5}
+    summary["data"].update(columns=[say("feature-column")], validation={say("validation-key"): say("validation-value")},
+                           rows={say("split"): 10}, leakage={"count": 1, "share": 0.1, "examples": [
+                               {"val_row": say("leaked-row"), "train_row": 1}]})
+    summary["config"][say("config-key")] = say("config-value")
+    run = say("run-name")
+    comparison = {"runs": {run: {"verdict": say("run-verdict"), "findings": [{"code": say("run-finding")}]}},
+                  "winner": {"name": say("winner"), "sentence": say("winner-sentence"), "reason": say("reason"),
+                             "rule": say("winner-rule")},
+                  "sentence": say("sentence"), "summary": say("summary"), "rule": say("rule"),
+                  "table": [{"name": run, "lr": say("run-lr"), "stability": say("stability"),
+                             "epochs_to_target": say("epochs-to-target")}]}
+    other = {"verdict": "bad", "findings": [{"code": "data_leakage", "severity": "error", "message": say("leak")}],
+             "data": {"labels": [say("old-label")], "class_counts": [3], "n_train": 3}}
+    return [(summary, {"comparison": comparison, "lr_find": {"suggestion": 0.01, "method": say("lr-method")}}),
+            (other, {"title": say("title")})]
+
+
+def test_every_user_string_is_escaped_where_it_appears() -> None:
+    said: dict[str, str] = {}
+
+    def say(place: str) -> str:
+        said[place] = _hostile(place)
+        return said[place]
+
+    shown = {"severity": str.upper, "evidence-nested": json.dumps, "feature-column": json.dumps}  # as written
+    text = []
+    for summary, options in _hostile_inputs(say):
+        page = render_html(jsonable(summary), {}, **options)
+        reader = Reader()
+        reader.feed(page)
+        tags = [tag for tag, _ in reader.tags]
+        # nothing came out as markup: no script, every table closes where the page closes it, every
+        # & starts an entity, and only the page's own elements are there
+        assert "<script" not in page.lower() and "script" not in tags
+        assert tags.count("table") == reader.ends.count("table") == page.count("</table>")
+        assert not re.findall(r"&(?![a-z]+;|#[0-9]+;|#x[0-9a-f]+;)", page, re.IGNORECASE)
+        assert set(tags) <= {"html", "head", "meta", "title", "style", "body", "main", "header", "h1", "h2", "h3",
+                             "p", "nav", "a", "section", "div", "strong", "b", "i", "span", "article", "code",
+                             "table", "thead", "tbody", "tr", "th", "td", "details", "summary"}
+        text.append("".join(reader.text))
+    shown_text = "\n".join(text)
+    missing = [place for place, value in said.items() if shown.get(place, str)(value) not in shown_text]
+    assert missing == []                            # each shown, as the text it was
+
+
+def test_figures_are_the_only_markup_let_through() -> None:
+    svg = '<svg role="img" aria-label="Loss" class="figure"><text>train &amp; validation</text></svg>'
+    page = render_html({"verdict": "good", "data": {"source": svg}}, {"loss": svg})
+    assert page.count(svg) == 1                                      # the figure, once, as it was drawn
+    assert "&lt;svg role=&#34;img&#34;" in page                      # the same text as a file name: escaped
+
+
+def test_templates_ship_with_the_package() -> None:
+    """Templates are read through the package (importlib.resources), so an installed trainwise has
+    them only when pyproject's package-data lists them: every file there is covered, and every template
+    the page imports or includes is there."""
+    from jinja2 import meta
+
+    shipped = resources.files("trainwise.report") / "templates"
+    names = sorted(entry.name for entry in shipped.iterdir() if entry.is_file())
+    assert "report.html.j2" in names
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    patterns = json.loads(re.search(r"\[tool\.setuptools\.package-data\]\s*trainwise = (\[.*?\])", pyproject,
+                                    re.DOTALL).group(1))
+    assert [n for n in names if not any(fnmatch(f"report/templates/{n}", p) for p in patterns)] == []
+    env = _templates()
+    for name in names:
+        if name.endswith(".j2"):
+            source = (shipped / name).read_text(encoding="utf-8")
+            assert set(meta.find_referenced_templates(env.parse(source))) <= set(names), name

@@ -10,6 +10,10 @@ from typing import Any, Literal
 
 Verdict = Literal["good", "warning", "bad"]
 
+# How serious each severity is, keyed by its JSON string (so findings read back from JSON rank too):
+# 0 for info, 1 for warning, 2 for error. The one ranking: Severity.rank and the report read it.
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+
 
 class Severity(str, Enum):
     """How serious a finding is. A ``str`` enum: ``Severity.ERROR == "error"`` holds."""
@@ -21,13 +25,10 @@ class Severity(str, Enum):
     @property
     def rank(self) -> int:
         """0 for info, 1 for warning, 2 for error: for sorting and ``--fail-on`` gates."""
-        return _RANK[self]
+        return SEVERITY_RANK[self.value]
 
     def __str__(self) -> str:
         return self.value
-
-
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 @dataclass(frozen=True)

@@ -437,16 +437,15 @@ def metric_scope(metrics: dict) -> str:
     return "macro average" if metrics.get("average") == "macro" else ""
 
 
-def applied_threshold(summary: dict) -> float | None:
-    """The decision threshold behind the reported metrics (binary tasks): the one recorded as applied,
-    else the configured one, else 0.5."""
+def applied_threshold(summary: dict) -> float:
+    """The decision threshold behind the reported metrics (binary tasks): ``thresholds["applied"]``
+    (``{"rule", "threshold", ...}``, written by the Trainer and by ``trainwise evaluate``), else the
+    configured one, else 0.5. An applied rule that found no threshold has ``"threshold": None``: 0.5 was kept."""
     thresholds = summary.get("thresholds") if isinstance(summary.get("thresholds"), dict) else {}
-    for key in ("applied", "chosen", "in_use"):
-        value = thresholds.get(key)
-        if isinstance(value, dict):
-            value = value.get("threshold")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+    applied = thresholds.get("applied") if isinstance(thresholds.get("applied"), dict) else {}
+    value = applied.get("threshold")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
     configured = (summary.get("config") or {}).get("threshold")
     if isinstance(configured, (int, float)) and not isinstance(configured, bool):
         return float(configured)
