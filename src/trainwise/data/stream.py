@@ -338,22 +338,7 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
         del df, batch
 
     fit_source = source if split is None else f"{source} (training rows)"
-    results: list[NumericColumn | CategoryCounts] = []
-    approximate: dict[str, str] = {}
-    for name, state in stats.items():
-        if (state.n if isinstance(state, _NumericStats) else state.rows - state.missing) == 0:
-            raise InputError(f"{fit_source}: column {name!r} is empty in every row; "
-                             "drop it, it carries no information.")
-        if isinstance(state, _NumericStats):
-            results.append(state.column())
-            if not state.exact_median:
-                approximate[name] = f"median of a uniform sample of {state.k} of {state.n} values"
-        else:
-            state.refuse_numbers_with_typos(max_categories, fit_source)
-            results.append(state.result(fit_source))
-            if state.pruned_by:
-                approximate[name] = (f"category counts pruned past {max_levels} distinct values "
-                                     f"(each short by at most {state.pruned_by})")
+    results, approximate = _column_results(stats, max_categories, max_levels, fit_source)
     preprocessor = TablePreprocessor.from_statistics(results, max_categories=max_categories)
 
     train_counts, val_counts = label_counts
@@ -373,6 +358,28 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
         val_class_counts=None if split is None else [val_counts.get(v, 0) for v in labels],
         target=target, source=source, row_groups=file.metadata.num_row_groups, rows=row, split=split,
         approximate=approximate)
+
+
+def _column_results(stats: dict[str, Any], max_categories: int, max_levels: int,
+                    fit_source: str) -> tuple[list[NumericColumn | CategoryCounts], dict[str, str]]:
+    """Each column's statistics after the pass, and which of them are approximate (and how)."""
+    results: list[NumericColumn | CategoryCounts] = []
+    approximate: dict[str, str] = {}
+    for name, state in stats.items():
+        if (state.n if isinstance(state, _NumericStats) else state.rows - state.missing) == 0:
+            raise InputError(f"{fit_source}: column {name!r} is empty in every row; "
+                             "drop it, it carries no information.")
+        if isinstance(state, _NumericStats):
+            results.append(state.column())
+            if not state.exact_median:
+                approximate[name] = f"median of a uniform sample of {state.k} of {state.n} values"
+        else:
+            state.refuse_numbers_with_typos(max_categories, fit_source)
+            results.append(state.result(fit_source))
+            if state.pruned_by:
+                approximate[name] = (f"category counts pruned past {max_levels} distinct values "
+                                     f"(each short by at most {state.pruned_by})")
+    return results, approximate
 
 
 def _count_labels(series: pd.Series, first_row: int, val: np.ndarray | None, counts: list[dict[str, int]],

@@ -129,23 +129,7 @@ def prepare_tabular(
     fitted on the training rows only (after the split), so no statistic sees a validation row.
     """
     source, val_source = shown_name(source), shown_name(val_source)  # file names with a line break stay one line
-    _check_table(train_df, source)
-    if target not in train_df.columns:
-        raise InputError(_no_target_message(train_df, target, source))
-    features = [c for c in train_df.columns if c != target]
-    if not features:
-        raise InputError(f"{source}: no feature columns besides the target {target!r}; add some.")
-    if val_df is not None:
-        _check_table(val_df, val_source)
-        absent = [c for c in [*features, target] if c not in val_df.columns]
-        if absent:
-            raise InputError(
-                f"{val_source}: missing columns of the training file {source}: {name_list(absent)}; add them."
-            )
-
-    check_flat(train_df, [*features, target], source)
-    if val_df is not None:
-        check_flat(val_df, [*features, target], val_source)
+    features = _checked_features(train_df, val_df, target, source, val_source)
     codes, labels = encode_labels(train_df[target], source=source)
     if len(labels) < 2:
         raise InputError(
@@ -153,41 +137,17 @@ def prepare_tabular(
             "a classifier needs at least two."
         )
     _check_features(train_df, features, source)
+    val_codes = None
     if val_df is not None:
         val_codes, _ = encode_labels(val_df[target], labels=labels, source=val_source)
         _check_features(val_df, features, val_source)
-        class_counts = np.bincount(np.concatenate([codes, val_codes]), minlength=len(labels))
-    else:
-        class_counts = np.bincount(codes, minlength=len(labels))
-
-    if len(labels) == 2:
-        try:
-            pos = positive_index(labels, class_counts.tolist(), positive)
-        except InputError as exc:  # name the table and the column too
-            raise InputError(f"{source}: target column {target!r}: {exc}") from None
-    elif positive is not None:
-        raise InputError(
-            f"{source}: --positive applies to binary targets; {target!r} has {len(labels)} classes "
-            f"({name_list(labels)}). Leave it out: multiclass metrics are macro averages."
-        )
-    else:
-        pos = None
+    class_counts = np.bincount(codes if val_codes is None else np.concatenate([codes, val_codes]),
+                               minlength=len(labels))
+    pos = _positive(labels, class_counts, positive, target, source)
 
     train_rows = val_rows = None
     if val_df is None:
-        train_rows, val_rows = stratified_split(codes, val_fraction, seed)
-        if val_rows.size == 0:
-            if len(labels) == len(train_df) >= 20:  # every row its own class: numbers to predict, or ids
-                binned = " (or bin the numbers into classes)" if _is_numeric(train_df[target]) else ""
-                raise InputError(
-                    f"{source}: target column {target!r} has a different value in each of its {len(labels)} "
-                    "rows, so no class has 2 rows to split; trainwise trains classifiers: pass a column of "
-                    f"class labels with --target{binned}."
-                )
-            raise InputError(
-                f"{source}: too few rows to split off a validation set ({len(train_df)} rows, no class with "
-                "2 or more); add rows or pass a validation file with --val."
-            )
+        train_rows, val_rows = _split_rows(train_df, target, codes, labels, val_fraction, seed, source)
         train_part, val_part = train_df.iloc[train_rows], train_df.iloc[val_rows]
         y_train, y_val = codes[train_rows], codes[val_rows]
         fit_source = f"{source} (training rows)"
@@ -225,6 +185,62 @@ def prepare_tabular(
         train_rows=train_rows,
         val_rows=val_rows,
     )
+
+
+def _checked_features(train_df: pd.DataFrame, val_df: pd.DataFrame | None, target: str, source: str,
+                      val_source: str) -> list[str]:
+    """The feature columns, after checking both tables hold the target, the features and flat cells."""
+    _check_table(train_df, source)
+    if target not in train_df.columns:
+        raise InputError(_no_target_message(train_df, target, source))
+    features = [c for c in train_df.columns if c != target]
+    if not features:
+        raise InputError(f"{source}: no feature columns besides the target {target!r}; add some.")
+    if val_df is not None:
+        _check_table(val_df, val_source)
+        absent = [c for c in [*features, target] if c not in val_df.columns]
+        if absent:
+            raise InputError(
+                f"{val_source}: missing columns of the training file {source}: {name_list(absent)}; add them."
+            )
+    check_flat(train_df, [*features, target], source)
+    if val_df is not None:
+        check_flat(val_df, [*features, target], val_source)
+    return features
+
+
+def _positive(labels: list[str], class_counts: np.ndarray, positive: object, target: str, source: str) -> int | None:
+    """The positive class of a binary target (trainwise.policy's rule); None for multiclass."""
+    if len(labels) == 2:
+        try:
+            return positive_index(labels, class_counts.tolist(), positive)
+        except InputError as exc:  # name the table and the column too
+            raise InputError(f"{source}: target column {target!r}: {exc}") from None
+    if positive is not None:
+        raise InputError(
+            f"{source}: --positive applies to binary targets; {target!r} has {len(labels)} classes "
+            f"({name_list(labels)}). Leave it out: multiclass metrics are macro averages."
+        )
+    return None
+
+
+def _split_rows(train_df: pd.DataFrame, target: str, codes: np.ndarray, labels: list[str], val_fraction: float,
+                seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded training and validation row indices, or why there are too few rows."""
+    train_rows, val_rows = stratified_split(codes, val_fraction, seed)
+    if val_rows.size == 0:
+        if len(labels) == len(train_df) >= 20:  # every row its own class: numbers to predict, or ids
+            binned = " (or bin the numbers into classes)" if _is_numeric(train_df[target]) else ""
+            raise InputError(
+                f"{source}: target column {target!r} has a different value in each of its {len(labels)} "
+                "rows, so no class has 2 rows to split; trainwise trains classifiers: pass a column of "
+                f"class labels with --target{binned}."
+            )
+        raise InputError(
+            f"{source}: too few rows to split off a validation set ({len(train_df)} rows, no class with "
+            "2 or more); add rows or pass a validation file with --val."
+        )
+    return train_rows, val_rows
 
 
 def _check_table(df: pd.DataFrame, source: str) -> None:
