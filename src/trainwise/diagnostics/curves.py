@@ -139,10 +139,10 @@ def overfitting(history: History, *, restored_epoch: int | None = None) -> list[
     elif acc:
         seen += (f" (validation accuracy held at {end_acc:.1%}: the model grows overconfident on what it "
                  "gets wrong)")
-    if never_improved:
-        seen += (f"; validation loss never got clearly below its first value ({fmt(val[0][1])} at epoch "
-                 f"{val[0][0]}): nothing the model learned carries over to new data")
     message = seen + ": the model memorizes the training set instead of learning what generalizes."
+    if never_improved:
+        message += (f" Validation loss never got clearly below its first value ({fmt(val[0][1])} at epoch "
+                    f"{val[0][0]}): nothing the model learned carries over to new data.")
     advice = (f"Keep the epoch-{best_epoch} weights (early stopping), add dropout or weight decay, "
               "use a smaller model, or get more data.")
     kept = restored_epoch is not None and restored_epoch == best_epoch

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from trainwise.errors import InputError
@@ -47,7 +48,7 @@ def read_text(file: Path) -> Raw:
             if head == "[":
                 raise InputError(f"{shown(file)}: not valid JSON; expected a list of per-epoch objects") from None
             return _jsonl(file, text)
-        return _document(file, document)
+        return _document(file, document, text)
     return _csv(file, data)
 
 
@@ -97,7 +98,7 @@ def _is_range(column: pd.Series) -> bool:
         values = pd.to_numeric(column, errors="coerce")
     except (TypeError, ValueError):
         return False
-    return bool(len(values)) and values.notna().all() and (values == range(len(values))).all()
+    return bool(len(values)) and values.notna().all() and bool((values.to_numpy() == np.arange(len(values))).all())
 
 
 # ------------------------------------------------------------------------------------------------ JSON lines
@@ -134,15 +135,15 @@ def _append_row(columns: dict[str, list[Any]], obj: dict, row: int) -> None:
 # ------------------------------------------------------------------------------------------------ JSON documents
 
 
-def _document(file: Path, document: Any) -> Raw:
+def _document(file: Path, document: Any, text: str) -> Raw:
     if isinstance(document, dict) and isinstance(document.get("log_history"), list):
         return hf.from_state(file, document)
     if isinstance(document, dict) and any(k.rstrip("_") in SKLEARN_KEYS for k in document):
         return _sklearn(file, document)
     if isinstance(document, dict) and document and all(isinstance(v, list) for v in document.values()):
         return _dict_of_lists(file, document)
-    if isinstance(document, dict):                           # one object: a JSON-lines file of one line
-        document = [document]
+    if isinstance(document, dict):                      # one object: a JSON-lines file of one line
+        return _jsonl(file, text)
     if isinstance(document, list) and all(isinstance(row, dict) for row in document):
         columns: dict[str, list[Any]] = {}
         for i, row in enumerate(document):
@@ -172,7 +173,8 @@ def _sklearn(file: Path, document: dict[str, Any]) -> Raw:
     length = max(len(v) for v in columns.values())
     columns = {k: list(v) + [None] * (length - len(v)) for k, v in columns.items()}
     raw = Raw(file, "sklearn", list(columns), frame=object_frame(columns), where=lambda i: f"item {i} of the list")
-    raw.notes.append(f"scikit-learn: {', '.join(used)}; iterations numbered from 1; the validation score is "
-                     "read as validation accuracy (MLPClassifier.score)")
+    raw.notes.append(f"scikit-learn: {', '.join(used)}; iterations numbered from 1" +
+                     ("; the validation score read as validation accuracy (what MLPClassifier.score returns)"
+                      if any(k.rstrip("_") == "validation_scores" for k in used) else ""))
     raw.notes += [f"{key!r} not used" for key in document if key not in used]
     return raw
