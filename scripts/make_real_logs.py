@@ -14,10 +14,15 @@ Each scenario trains a tiny model on CPU in seconds and keeps what the framework
 - ``plain/``: hand-written PyTorch loops with their own key names.
 
 The ground truth of each log (verdict, findings, best epoch) is in tests/fixtures/logs/panel/panel.json,
-written from the curves, not from what ``trainwise diagnose`` says. Not run by the tests; run it by hand
-with the dev extra installed (and fastai, which the dev extra lists):
+written from the curves, not from what ``trainwise diagnose`` says. Not run by the tests (they read the
+committed files); run it by hand with the dev extra installed, plus fastai for the fastai scenarios:
 
+    pip install fastai -c constraints.txt && pip uninstall -y torchvision
     KERAS_BACKEND=torch python scripts/make_real_logs.py [--only NAME ...]
+
+fastai is not in the dev extra: it requires torchvision, whose PyPI wheel does not load against the
+CPU torch build (``operator torchvision::nms does not exist``) and then breaks ``import transformers``;
+its tabular part, all this script uses, works without torchvision.
 """
 
 from __future__ import annotations
