@@ -33,7 +33,10 @@ def write(path: Path, text: str) -> Path:
     ("val_sparse_categorical_accuracy", "val_accuracy"), ("val_f1", "val_f1"), ("val_auc", "val_roc_auc"),
     ("lr", "lr"), ("learning_rate", "lr"), ("lr-Adam", "lr"), ("lr-SGD/pg1", "lr"),
     ("epoch", "epoch"), ("grad_norm_mean", "grad_norm_mean"), ("seconds", "seconds"),
-    ("step", None), ("test_loss", None), ("val_loss_std", None), ("notes", None),
+    ("step", None), ("test_loss", "val_loss"), ("vl_acc", "val_accuracy"), ("Val Loss", "val_loss"),
+    ("va_loss", "val_loss"), ("trn_loss", "train_loss"), ("tr_acc", "train_accuracy"), ("eval/accuracy", "val_accuracy"),
+    ("train/learning_rate", "lr"), ("train/epoch", "epoch"), ("recall_score", "train_recall"),
+    ("val_precision_1", "val_precision"), ("val_loss_std", None), ("notes", None),
 ])
 def test_canonical_key(column, key):
     assert canonical_key(column) == key

@@ -5,6 +5,6 @@ over recorded data that returns a list of :class:`Finding`.
 """
 
 from trainwise.diagnostics.findings import Finding, Severity, at_least, verdict
-from trainwise.diagnostics.run import diagnose, diagnose_path
+from trainwise.diagnostics.run import diagnose, diagnose_log, diagnose_path
 
-__all__ = ["Finding", "Severity", "at_least", "diagnose", "diagnose_path", "verdict"]
+__all__ = ["Finding", "Severity", "at_least", "diagnose", "diagnose_log", "diagnose_path", "verdict"]

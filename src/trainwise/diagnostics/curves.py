@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from trainwise.diagnostics.findings import Finding, Severity
-from trainwise.diagnostics.series import Point, fmt, loss_key, pct, series, values
+from trainwise.diagnostics.series import Point, fmt, loss_key, median, pct, series, values
 
 History = Sequence[Mapping[str, Any]]
 
@@ -26,6 +26,8 @@ OVERFIT_TRAIN_FALL = 0.10
 # or validation loss ends this much above its minimum (doubled).
 OVERFIT_SEVERE_ACC_DROP = 0.03
 OVERFIT_SEVERE_RISE = 1.0
+# ...or validation loss at its best was less than this share under its first value: nothing generalized.
+NEVER_IMPROVED = 0.02
 # not_converged: loss fell at least this much over the last 3 epochs and ends at its minimum...
 NOT_CONVERGED_DROP = 0.03
 # ...unless it is already this small (a cross-entropy of 0.01: nothing left to gain).
@@ -35,10 +37,17 @@ DIVERGED_GROWTH = 10.0
 DIVERGED_LEVEL = 100.0
 # ...or, when the chance-level loss is known, this many times chance.
 DIVERGED_CHANCE_FACTOR = 10.0
+# lr_too_high, saturated: a loss at least this many times chance (or this level, the number of classes
+# unknown) from the first epoch on, every later epoch within FLAT_BAND of their median.
+SATURATED_CHANCE_FACTOR = 3.0
+SATURATED_LEVEL = 5.0
+FLAT_BAND = 0.02
 # no_progress: loss fell less than this share of its first value...
 NO_PROGRESS_DROP = 0.02
 # ...or, with a known chance level, ended within this share of it (the model predicts the class shares).
 CHANCE_BAND = 0.03
+# no_progress on validation: only while training loss fell less than this (else it is overfitting).
+VAL_STUCK_TRAIN_FALL = 0.10
 # val_loss_below_train: in the second half of the run, this share of epochs has val < train...
 BELOW_TRAIN_SHARE = 0.75
 # ...and the last epoch's validation loss is at least this much under the training loss.
@@ -80,7 +89,8 @@ def overfitting(history: History, *, restored_epoch: int | None = None) -> list[
     and ``rise = end / best - 1``: ``rise >= 5 %``, at least 3 epochs after the best one, and training
     loss (when recorded) down at least 10 % since the best epoch. Warning; error when the model got
     worse at its job too -- validation accuracy (mean of the last 3) 3 points or more below its best --
-    or validation loss more than doubled (``rise >= 100 %``). A rising loss with steady accuracy is
+    or validation loss more than doubled (``rise >= 100 %``), or it never got 2 % below its first value
+    (memorizing from the start: nothing learned generalizes; a Hugging Face run on 48 noisy rows). A rising loss with steady accuracy is
     growing overconfidence on the samples the model gets wrong: worth fixing, not yet a broken model.
 
     Calibration: healthy real runs end 0-2 % above their minimum; overfitting runs (tiny data, big
@@ -118,7 +128,8 @@ def overfitting(history: History, *, restored_epoch: int | None = None) -> list[
     best_acc = max(values(acc)) if acc else None
     end_acc = _tail_mean(acc) if acc else None
     acc_fell = bool(acc) and best_acc - end_acc >= OVERFIT_SEVERE_ACC_DROP
-    severe = acc_fell or rise >= OVERFIT_SEVERE_RISE
+    never_improved = best >= val[0][1] * (1 - NEVER_IMPROVED)
+    severe = acc_fell or rise >= OVERFIT_SEVERE_RISE or never_improved
     seen = (f"Validation loss rose {pct(rise)} from its minimum {fmt(best)} at epoch {best_epoch} "
             f"to {fmt(end)} at the end (epoch {last_epoch})")
     if train_change is not None:
@@ -129,6 +140,9 @@ def overfitting(history: History, *, restored_epoch: int | None = None) -> list[
         seen += (f" (validation accuracy held at {end_acc:.1%}: the model grows overconfident on what it "
                  "gets wrong)")
     message = seen + ": the model memorizes the training set instead of learning what generalizes."
+    if never_improved:
+        message += (f" Validation loss never got clearly below its first value ({fmt(val[0][1])} at epoch "
+                    f"{val[0][0]}): nothing the model learned carries over to new data.")
     advice = (f"Keep the epoch-{best_epoch} weights (early stopping), add dropout or weight decay, "
               "use a smaller model, or get more data.")
     kept = restored_epoch is not None and restored_epoch == best_epoch
@@ -147,11 +161,16 @@ def overfitting(history: History, *, restored_epoch: int | None = None) -> list[
 def not_converged(history: History) -> list[Finding]:
     """Loss still falling at the last epoch: more epochs would help (info).
 
-    Rule, on validation loss (training loss when there is none): the last value is the lowest, it is
-    at least 3 % below the value 3 epochs earlier, and it is above 0.01 (below that there is nothing
-    left to gain). Evidence: ``key``, ``last_loss``, ``drop`` (relative, over the last 3 epochs),
-    ``per_epoch`` (mean relative drop per epoch).
+    Rule, on validation loss: the last value is the lowest, it is at least 3 % below the value 3 epochs
+    earlier, and it is above 0.01 (below that there is nothing left to gain). Without a validation loss,
+    on a validation metric (accuracy, F1, ...; an early-stopped scikit-learn run logs only its score):
+    the last value is the highest and at least 1 point above the value 3 epochs earlier. Training loss
+    is judged only when there is no validation signal at all. Evidence: ``key``, ``last_loss`` (or
+    ``last_value``), ``drop`` (relative, over the last 3 epochs) or ``rise``, ``per_epoch``.
     """
+    metric = next((k for k in VALIDATION_METRICS if series(history, k)), None)
+    if not series(history, "val_loss") and metric is not None:
+        return _metric_still_rising(history, metric)
     key = loss_key(history, prefer="val_loss")
     points = series(history, key) if key else []
     if len(points) < WINDOW + 1:
@@ -170,6 +189,26 @@ def not_converged(history: History) -> list[Finding]:
     advice = ("Train for more epochs (with early stopping to catch the best one), or raise the learning "
               "rate a little.")
     evidence = {"key": key, "last_loss": last, "drop": drop, "per_epoch": per_epoch}
+    return [Finding("not_converged", Severity.INFO, message, advice, last_epoch, evidence)]
+
+
+VALIDATION_METRICS = ("val_accuracy", "val_f1", "val_balanced_accuracy", "val_roc_auc", "val_average_precision")
+METRIC_STILL_RISING = 0.01
+
+
+def _metric_still_rising(history: History, key: str) -> list[Finding]:
+    points = series(history, key)
+    if len(points) < WINDOW + 1:
+        return []
+    last_epoch, last = points[-1]
+    rise = last - points[-1 - WINDOW][1]
+    if last < max(values(points)) or rise < METRIC_STILL_RISING:
+        return []
+    name = key.removeprefix("val_").replace("_", " ")
+    message = (f"Validation {name} was still rising at the last epoch ({last_epoch}): up {100 * rise:.1f} "
+               f"points over the last {WINDOW} epochs, to {last:.3g}. The model has more to learn.")
+    advice = "Train for more epochs (with early stopping to catch the best one)."
+    evidence = {"key": key, "last_value": last, "rise": rise, "per_epoch": rise / WINDOW}
     return [Finding("not_converged", Severity.INFO, message, advice, last_epoch, evidence)]
 
 
@@ -211,7 +250,7 @@ def lr_too_high(history: History, *, chance: float | None = None) -> list[Findin
     peak = max(points, key=lambda p: p[1]) if points else None
     level = next(((e, v) for e, v in points if v > ceiling), None)
     if nonfinite is None and growth is None and level is None:
-        return []
+        return _saturated(points, key, chance)
 
     name = "Training" if key == "train_loss" else "Validation"
     starts = [x[0] for x in (growth, level) if x is not None] + ([nonfinite[1]] if nonfinite else [])
@@ -248,6 +287,34 @@ def lr_too_high(history: History, *, chance: float | None = None) -> list[Findin
     return [Finding("lr_too_high", Severity.ERROR, message, _LR_ADVICE, epoch, evidence)]
 
 
+def _saturated(points: Sequence[Point], key: str | None, chance: float | None) -> list[Finding]:
+    """The divergence that happened inside the first epoch: a loss far above chance from the start, flat.
+
+    Rule: at least 3 epochs, every one at or above 3x ``chance`` (ln C) -- or above 5 when the number of
+    classes is unknown: a fresh classifier starts near ln C, under 5 for fewer than 150 classes -- and
+    every epoch after the first within 2 % of their median. Real case: Keras, SGD at learning rate 20,
+    loss 7.8 then 8.09 in every epoch on a binary task (ln 2 = 0.69).
+    """
+    floor = SATURATED_CHANCE_FACTOR * chance if chance is not None else SATURATED_LEVEL
+    if len(points) < WINDOW or min(values(points)) < floor:
+        return []
+    later = values(points[1:])
+    level = median(later)
+    if any(abs(v / level - 1.0) > FLAT_BAND for v in later):
+        return []
+    name = "Training" if key == "train_loss" else "Validation"
+    against = (f"{fmt(level / chance)} times the {fmt(chance)} of a uniform guess" if chance is not None
+               else "far above the ln C a fresh classifier starts from (under 5 for fewer than 150 classes)")
+    epoch = points[0][0]
+    message = (f"{name} loss sat at {fmt(level)} from epoch {epoch} on and never moved ({len(points)} epochs "
+               f"within {pct(FLAT_BAND)}), {against}: the weights blew up inside the first epoch and the units "
+               "saturated (dead ReLUs, logits pinned at the extremes), so nothing after that is learned.")
+    evidence = {"epoch": epoch, "key": key, "rule": "saturated", "loss": level, "reference": floor,
+                "nonfinite_epoch": None, "peak_loss": max(values(points)), "peak_epoch": None,
+                "last_loss": points[-1][1], "chance_loss": chance}
+    return [Finding("lr_too_high", Severity.ERROR, message, _LR_ADVICE, epoch, evidence)]
+
+
 _LR_ADVICE = ("Lower the learning rate 10x (trainwise lr-find suggests one), standardize the input "
               "features, and clip gradients (grad_clip=1.0).")
 
@@ -276,7 +343,7 @@ def no_progress(history: History, *, chance: float | None = None) -> list[Findin
     stuck = drop < NO_PROGRESS_DROP
     at_chance = chance is not None and chance > 0 and abs(end / chance - 1.0) <= CHANCE_BAND
     if not (stuck or at_chance):
-        return []
+        return _validation_stuck(history, drop) if key == "train_loss" else []
     name = "Training" if key == "train_loss" else "Validation"
     learned_some = chance is not None and not at_chance and end < chance
     if stuck:
@@ -301,6 +368,33 @@ def no_progress(history: History, *, chance: float | None = None) -> list[Findin
                   "and that the model's parameters reach the optimizer, and look for saturated or dead units.")
     evidence = {"key": key, "first_loss": first, "best_loss": best, "last_loss": last, "drop": drop,
                 "chance_loss": chance}
+    return [Finding("no_progress", Severity.ERROR, message, advice, last_epoch, evidence)]
+
+
+def _validation_stuck(history: History, train_drop: float) -> list[Finding]:
+    """no_progress seen on validation: validation loss barely moved while training loss fell little.
+
+    Rule: at least 3 validation losses, the lowest after the first less than 2 % under the first, and
+    training loss down less than 10 % (a training loss that fell far while validation did not is
+    overfitting, judged there). Real case: a Hugging Face run evaluated every 10 steps for 3 epochs,
+    validation loss 0.695 -> 0.685, accuracy at chance.
+    """
+    points = series(history, "val_loss")
+    if len(points) < WINDOW or train_drop >= VAL_STUCK_TRAIN_FALL or points[0][1] <= 0:
+        return []
+    first_epoch, first = points[0]
+    best = min(values(points[1:]))
+    drop = 1.0 - best / first
+    if drop >= NO_PROGRESS_DROP:
+        return []
+    last_epoch, last = points[-1]
+    message = (f"Validation loss barely moved in {len(points)} epochs: {fmt(first)} at epoch {first_epoch}, "
+               f"{fmt(last)} at epoch {last_epoch} (the best only {pct(drop)} lower), while training loss fell "
+               f"{pct(train_drop)}: the model has learned nothing that shows on new data yet.")
+    advice = ("Train longer or raise the learning rate (try trainwise lr-find); check that the labels match "
+              "the inputs and that the model's parameters reach the optimizer.")
+    evidence = {"key": "val_loss", "first_loss": first, "best_loss": best, "last_loss": last, "drop": drop,
+                "train_drop": train_drop, "chance_loss": None}
     return [Finding("no_progress", Severity.ERROR, message, advice, last_epoch, evidence)]
 
 
@@ -364,7 +458,11 @@ def unstable_loss(history: History) -> list[Finding]:
             p, v = vs[i - 1], vs[i]
             if not (p > 0 and v >= p * (1 + JUMP) and v >= CONVERGED_LOSS and v - p >= JUMP_OF_SPREAD * spread):
                 continue
-            # a bounce reverses direction: it follows a fall or a fall follows it (a steady rise is not one)
+            # a bounce reverses direction: it follows a fall or a fall follows it (a steady rise is not one);
+            # a training loss must also climb above both previous epochs: with a few batches per epoch
+            # (a Hugging Face run on 48 rows, 3 steps per epoch) it wiggles inside a falling trend
+            if key == "train_loss" and i >= 2 and v <= vs[i - 2]:
+                continue
             if (i >= 2 and vs[i - 1] < vs[i - 2]) or (i + 1 < len(vs) and vs[i + 1] < v):
                 jumps.append((points[i][0], v / p - 1.0))
         steps = len(points) - 1

@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainwise.diagnostics import classification, curves, gradients
+from trainwise.diagnostics import classification, curves, gradients, logged
 from trainwise.diagnostics import data as data_checks
 from trainwise.diagnostics.findings import Finding
 from trainwise.diagnostics.series import chance_loss
 from trainwise.errors import InputError
-from trainwise.history import read_history
+from trainwise.logs import Reading, read_log
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     """All findings about a run, errors first.
 
     ``history``: the per-epoch records (keys may be missing or ``None``), or a path that
-    :func:`trainwise.history.read_history` accepts. ``metrics``: the final validation metrics dict.
+    :func:`trainwise.logs.read_log` accepts. ``metrics``: the final validation metrics dict.
     ``data``: the data facts (``class_counts``, ``labels``, ``leakage``, ``n_train``, ``n_val``).
     The class counts and the number of classes give the chance-level losses that ``no_progress`` and
     ``lr_too_high`` compare against. ``restored_epoch``: the epoch whose weights the run ended with when
@@ -53,9 +53,10 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     uniform = chance_loss(num_classes)
 
     findings: list[Finding] = []
-    diverged = curves.lr_too_high(history, chance=uniform)
-    stuck = [] if diverged else curves.no_progress(history, chance=chance)
-    skip = _AFTER_DIVERGENCE if diverged else _AFTER_NO_PROGRESS if stuck else set()
+    no_step = logged.no_training_step(history)
+    diverged = [] if no_step else curves.lr_too_high(history, chance=uniform)
+    stuck = no_step or ([] if diverged else curves.no_progress(history, chance=chance))
+    skip = _AFTER_DIVERGENCE if diverged or no_step else _AFTER_NO_PROGRESS if stuck else set()
     findings += diverged + stuck
     findings += [f for f in curves.overfitting(history, restored_epoch=restored_epoch) if f.code not in skip]
     for detector in (curves.not_converged, curves.unstable_loss, curves.unstable_accuracy,
@@ -77,26 +78,39 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     return findings
 
 
-def diagnose_path(path: str | os.PathLike[str]) -> tuple[list[Finding], dict[str, Any], list[dict[str, Any]]]:
-    """Read a run folder or log file and diagnose it: ``(findings, mapping_info, records)``.
+def diagnose_log(path: str | os.PathLike[str]) -> tuple[list[Finding], Reading]:
+    """Read any log :func:`trainwise.logs.read_log` reads and diagnose it: ``(findings, reading)``.
 
-    For a trainwise run folder (or its ``history.jsonl``/``history.csv``), the ``metrics``, ``data`` and
-    ``restored_epoch`` of its ``summary.json`` are used too, so the model's findings come back with the curves'.
-    ``mapping_info`` is :func:`~trainwise.history.read_history`'s, plus ``summary`` when one was read.
-    Raises :class:`~trainwise.errors.InputError` for a missing or unreadable file.
+    ``reading`` carries the records, the mapping, the ignored columns, the granularity and the best
+    epoch (:class:`trainwise.logs.Reading`). Besides the curve findings: a trainwise run folder adds the
+    ``metrics``, ``data`` and ``restored_epoch`` of its ``summary.json``; other logs get the
+    classification checks from their logged validation metrics, and a ``no_validation`` warning when
+    they hold no validation number at all. Raises :class:`~trainwise.errors.InputError` for a missing,
+    unreadable or malformed log.
     """
-    records, info = read_history(path)
-    summary = _summary_next_to(Path(info["path"]))
+    reading = read_log(path)
+    summary = _summary_next_to(Path(reading.path))
     metrics = data = restored = thresholds = None
     if summary is not None:
-        info["summary"] = str(summary[0])
+        reading.summary = str(summary[0])
         content = summary[1]
         metrics = content.get("metrics") if isinstance(content.get("metrics"), dict) else None
         data = content.get("data") if isinstance(content.get("data"), dict) else None
         restored = content.get("restored_epoch") if isinstance(content.get("restored_epoch"), int) else None
         thresholds = content.get("thresholds") if isinstance(content.get("thresholds"), dict) else None
-    return (diagnose(records, metrics=metrics, data=data, restored_epoch=restored, thresholds=thresholds),
-            info, records)
+    findings = diagnose(reading.records, metrics=metrics, data=data, restored_epoch=restored, thresholds=thresholds)
+    if not metrics:
+        findings += logged.logged_metrics(reading.records)
+    findings += logged.no_validation(reading.records, reading.ignored)
+    findings.sort(key=lambda f: -f.severity.rank)
+    return findings, reading
+
+
+def diagnose_path(path: str | os.PathLike[str]) -> tuple[list[Finding], dict[str, Any], list[dict[str, Any]]]:
+    """:func:`diagnose_log` as plain data: ``(findings, mapping_info, records)``; ``mapping_info`` is
+    :meth:`trainwise.logs.Reading.info` (with ``summary`` when a ``summary.json`` was read)."""
+    findings, reading = diagnose_log(path)
+    return findings, reading.info(), reading.records
 
 
 def _summary_next_to(file: Path) -> tuple[Path, dict[str, Any]] | None:

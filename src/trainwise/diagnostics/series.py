@@ -6,14 +6,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-Point = tuple[int, float]  # (epoch, value)
+Point = tuple[int | float, float]  # (epoch, value); an imported log's epoch may be fractional (2.4)
 
 
 def series(history: Sequence[Mapping[str, Any]], key: str, *, keep_nonfinite: bool = False) -> list[Point]:
     """``(epoch, value)`` for every record holding a number under ``key``, in record order.
 
     Missing and ``None`` values are skipped; NaN and Inf are skipped too unless ``keep_nonfinite``.
-    A record without an epoch is numbered by its position, from 1.
+    A record without an epoch is numbered by its position, from 1. Epochs keep their value: a whole
+    number stays an int, an evaluation inside an epoch (the Hugging Face Trainer's 2.4) a float.
     """
     points: list[Point] = []
     for i, record in enumerate(history):
@@ -24,7 +25,9 @@ def series(history: Sequence[Mapping[str, Any]], key: str, *, keep_nonfinite: bo
         if not keep_nonfinite and not math.isfinite(value):
             continue
         epoch = record.get("epoch")
-        points.append((int(epoch) if isinstance(epoch, (int, float)) else i + 1, value))
+        if isinstance(epoch, float) and epoch.is_integer():
+            epoch = int(epoch)
+        points.append((epoch if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) else i + 1, value))
     return points
 
 
