@@ -312,7 +312,9 @@ def _roc_curve(sweep: _Sweep, drop_intermediate: bool) -> tuple[Tensor, Tensor, 
 
 def _average_precision(sweep: _Sweep) -> Tensor:
     precision, recall, _ = _pr_curve(sweep)
-    return (-(torch.diff(recall) * precision[:-1]).sum()).clamp(min=0.0)  # -0.0 -> 0.0
+    # a sum of products of numbers in [0, 1] whose weights add up to 1: rounding can land one ulp outside
+    # (1.0000000000000002, or -0.0); the value is bounded by construction, so it is clamped to its range
+    return (-(torch.diff(recall) * precision[:-1]).sum()).clamp(min=0.0, max=1.0)
 
 
 def _roc_auc(sweep: _Sweep) -> Tensor:
