@@ -81,9 +81,10 @@ def test_saturated_from_the_first_epoch_is_divergence_not_a_too_low_rate():
 
 def test_saturation_with_known_classes_uses_ln_c():
     history = [{"epoch": e, "train_loss": v} for e, v in enumerate([3.5, 3.6, 3.6, 3.61], start=1)]
-    [f] = diagnose(history, data={"num_classes": 3})
+    f, no_val = diagnose(history, data={"num_classes": 3})
     assert f.code == "lr_too_high" and f.evidence["reference"] == pytest.approx(3 * math.log(3))
-    assert [g.code for g in diagnose(history)] == ["no_progress"]      # 3.6 could be ln 37: unknown C
+    assert no_val.code == "no_validation"                              # training loss alone: never GOOD
+    assert [g.code for g in diagnose(history)] == ["no_progress", "no_validation"]   # 3.6 could be ln 37
 
 
 def test_early_stopped_sklearn_run_is_judged_on_its_validation_score():

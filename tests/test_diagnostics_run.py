@@ -89,7 +89,7 @@ def test_healthy_run_is_good_with_no_warnings():
 
 def test_history_alone_and_empty_inputs():
     assert diagnose([]) == []
-    assert diagnose([{"epoch": 1}]) == []
+    assert [f.code for f in diagnose([{"epoch": 1}])] == ["no_validation"]   # nothing checked: never GOOD
     assert verdict(diagnose(healthy_history())) == "good"
 
 
@@ -120,7 +120,7 @@ def test_a_class_weighted_run_is_not_mistaken_for_a_stuck_one():
 def test_num_classes_sets_the_divergence_ceiling():
     h = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate([9.0, 8.0, 7.5, 7.2])]
     assert "lr_too_high" not in [f.code for f in diagnose(h)]
-    assert [f.code for f in diagnose(h, data={"num_classes": 2})] == ["lr_too_high"]
+    assert [f.code for f in diagnose(h, data={"num_classes": 2})] == ["lr_too_high", "no_validation"]
 
 
 # --- paths -----------------------------------------------------------------------------------------

@@ -133,3 +133,12 @@ def test_monitor_without_validation_is_not_a_bare_good():
     run = mon.finish()
     assert run.metrics is None
     assert run.history[0]["train_loss"] > 0
+    assert run.verdict == "warning"
+    assert "no_validation" in {f.code for f in run.findings}
+
+
+def test_a_trainer_fit_without_validation_data_is_not_a_bare_good():
+    X, y = blobs()
+    run = tw.Trainer(epochs=2, batch_size=64, device="cpu").fit(make_model(), (X, y))
+    assert run.verdict != "good"
+    assert "no_validation" in {f.code for f in run.findings}

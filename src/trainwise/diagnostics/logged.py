@@ -1,6 +1,6 @@
 """Findings that an imported log needs: what it lacks, what its metric columns say, a loop that never stepped.
 
-- :func:`no_validation`: a log without any validation number cannot be called good (warning).
+- :func:`no_validation`: a run or log without any validation number cannot be called good (warning).
 - :func:`logged_metrics`: the classification checks of classification.py, from the accuracy, precision,
   recall, F1 and AUC a log holds (no confusion matrix): the positive class's share follows from
   accuracy ``a``, precision ``p`` and recall ``r`` as ``π = (1 − a) / (r(1 − p)/p + 1 − r)`` (the
@@ -42,10 +42,12 @@ def no_validation(history: History, ignored: Sequence[str] = ()) -> list[Finding
     if any(series(history, k, keep_nonfinite=True) for k in VALIDATION_KEYS):
         return []
     keys = sorted({k for r in history for k, v in r.items() if v is not None and k != "epoch"})
-    message = ("No validation signal in this log (it holds " + (", ".join(keys) or "nothing") + "): "
+    message = ("No validation signal (the records hold " + (", ".join(keys) or "nothing") + "): "
                "the curves show how the model fits its training data, not how it does on new data, so "
                "overfitting, the accuracy paradox and the best epoch cannot be judged. Not a GOOD.")
-    advice = ("Log a validation loss: Keras fit(validation_data=...), Lightning self.log('val_loss', ...) in "
+    advice = ("Give the run validation data (Trainer.fit(model, train, val), trainwise fit --val or "
+              "--val-fraction), or log a validation loss: Keras fit(validation_data=...), Lightning "
+              "self.log('val_loss', ...) in "
               "validation_step, the Hugging Face Trainer eval_strategy='epoch', scikit-learn "
               "early_stopping=True")
     shown = list(ignored)[:8]

@@ -29,7 +29,7 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
              metrics: Mapping[str, Any] | None = None,
              data: Mapping[str, Any] | None = None,
              restored_epoch: int | None = None,
-             thresholds: Mapping[str, Any] | None = None) -> list[Finding]:
+             thresholds: Mapping[str, Any] | None = None, ignored: Sequence[str] = ()) -> list[Finding]:
     """All findings about a run, errors first.
 
     ``history``: the per-epoch records (keys may be missing or ``None``), or a path that
@@ -39,7 +39,9 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     ``lr_too_high`` compare against. ``restored_epoch``: the epoch whose weights the run ended with when
     the loop restored the best ones; overfitting that those weights predate is reported as info.
     ``thresholds``: the binary threshold choices of a run or an evaluation (``recall@0.8``...), so advice
-    about low recall can name the threshold that fixes it.
+    about low recall can name the threshold that fixes it. ``ignored``: columns a log reader did not
+    read, named in the ``no_validation`` advice (a run or log without any validation number is never a
+    bare GOOD: it gets that warning).
     """
     if isinstance(history, (str, os.PathLike)):
         return diagnose_path(history)[0]
@@ -72,6 +74,8 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
         findings += classification.class_imbalance_from_metrics(metrics)
     if data:
         findings += data_checks.data_leakage(data)
+    if not metrics and history:
+        findings += logged.no_validation(history, ignored)
 
     findings.sort(key=lambda f: -f.severity.rank)  # stable: detector order within a severity
     logger.debug("diagnose: %s", [f.code for f in findings])
@@ -98,10 +102,10 @@ def diagnose_log(path: str | os.PathLike[str]) -> tuple[list[Finding], Reading]:
         data = content.get("data") if isinstance(content.get("data"), dict) else None
         restored = content.get("restored_epoch") if isinstance(content.get("restored_epoch"), int) else None
         thresholds = content.get("thresholds") if isinstance(content.get("thresholds"), dict) else None
-    findings = diagnose(reading.records, metrics=metrics, data=data, restored_epoch=restored, thresholds=thresholds)
+    findings = diagnose(reading.records, metrics=metrics, data=data, restored_epoch=restored, thresholds=thresholds,
+                        ignored=reading.ignored)
     if not metrics:
         findings += logged.logged_metrics(reading.records)
-    findings += logged.no_validation(reading.records, reading.ignored)
     findings.sort(key=lambda f: -f.severity.rank)
     return findings, reading
 
