@@ -1,15 +1,38 @@
-"""trainwise: train PyTorch classifiers with a correct loop and a verdict you can trust."""
+"""trainwise: train PyTorch classifiers with a correct loop and a verdict you can trust.
 
-from trainwise import metrics
-from trainwise.callbacks import Callback, TrainState
-from trainwise.compare import Comparison, compare
-from trainwise.config import TrainConfig
-from trainwise.diagnostics import Finding, diagnose
-from trainwise.errors import InputError
-from trainwise.loop import Run, Trainer
-from trainwise.lrfind import LRFindResult, lr_find
+Every name below is imported on first use (``trainwise._lazy``): ``import trainwise`` does not import torch.
+"""
+
+from typing import TYPE_CHECKING
+
+from trainwise._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Run", "TrainConfig", "TrainState",
-           "Trainer", "compare", "diagnose", "lr_find", "metrics", "__version__"]
+_EXPORTS = {
+    "Callback": "trainwise.callbacks",
+    "Comparison": "trainwise.compare",
+    "Finding": "trainwise.diagnostics",
+    "InputError": "trainwise.errors",
+    "LRFindResult": "trainwise.lrfind",
+    "Run": "trainwise.loop",
+    "TrainConfig": "trainwise.config",
+    "TrainState": "trainwise.callbacks",
+    "Trainer": "trainwise.loop",
+    "compare": "trainwise.compare",
+    "diagnose": "trainwise.diagnostics",
+    "lr_find": "trainwise.lrfind",
+    "metrics": "trainwise.metrics",
+}
+__all__ = [*_EXPORTS, "__version__"]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, keep={"compare"})
+
+if TYPE_CHECKING:
+    from trainwise import metrics
+    from trainwise.callbacks import Callback, TrainState
+    from trainwise.compare import Comparison, compare
+    from trainwise.config import TrainConfig
+    from trainwise.diagnostics import Finding, diagnose
+    from trainwise.errors import InputError
+    from trainwise.loop import Run, Trainer
+    from trainwise.lrfind import LRFindResult, lr_find
