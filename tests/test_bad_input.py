@@ -445,12 +445,12 @@ def test_unreadable_file_and_unwritable_out_for_real(d: Path, tmp_path: Path, ca
 
 def test_unwritable_out_fails_before_training(d: Path, monkeypatch, capsys):
     """No data is read, no model is built: the run folder is probed first."""
-    import trainwise.commands as commands
+    import trainwise.cli.fit as fit
 
     def never(*args, **kwargs):
         raise AssertionError("the data was read before --out was checked")
 
-    monkeypatch.setattr(commands, "prepare_data", never)
+    monkeypatch.setattr(fit, "prepare_data", never)
     code = main(["fit", str(d / "good.csv"), "--target", "y", "--out", str(d / "good.csv" / "run")])
     assert_one_clean_line(code, *capsys.readouterr(), names=("good.csv/run",), fix=("choose another --out",))
 

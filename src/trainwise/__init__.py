@@ -24,7 +24,8 @@ _EXPORTS = {
     "lr_find": "trainwise.lrfind",
     "metrics": "trainwise.metrics",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Run", "TrainConfig", "TrainState",
+           "Trainer", "__version__", "compare", "diagnose", "lr_find", "metrics"]    # _EXPORTS' keys, __version__
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, keep={"compare"})
 
 if TYPE_CHECKING:

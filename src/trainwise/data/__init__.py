@@ -21,7 +21,9 @@ _EXPORTS = {
     "read_table": "trainwise.data.tables",
     "stratified_split": "trainwise.data.split",
 }
-__all__ = list(_EXPORTS)
+__all__ = ["SUPPORTED_SUFFIXES", "TRANSACTIONS_TARGET", "TablePreprocessor", "TabularData", "duplicate_rows",
+           "encode_labels", "load_transactions", "positive_index", "prepare_tabular", "read_table",
+           "stratified_split"]                                                                # _EXPORTS' keys
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:

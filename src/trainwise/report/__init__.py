@@ -14,7 +14,7 @@ _EXPORTS = {
     "print_summary": "trainwise.report.terminal",
     "write_report": "trainwise.report.html",
 }
-__all__ = list(_EXPORTS)
+__all__ = ["RichProgress", "TensorBoardLogger", "print_summary", "write_report"]            # _EXPORTS' keys
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
