@@ -34,13 +34,16 @@ def refuse_html(path: str) -> None:
     file = Path(path)
     try:
         with file.open("rb") as fh:
-            head = fh.read(512).lstrip().lower()
+            head = fh.read(4096).lstrip().lower()
     except OSError:
         return                                 # not a readable file: diagnose_path says what it is
     if not head.startswith(HTML_STARTS):
         return
-    if (file.parent / "history.jsonl").is_file() or (file.parent / "summary.json").is_file():
-        raise InputError(f"{path}: this is trainwise's HTML report; pass the run folder ({file.parent}) "
+    if (file.parent / "history.jsonl").is_file():
+        raise InputError(f"{path}: this is trainwise's HTML report; pass the run folder {file.parent} "
+                         "(or its history.jsonl).")
+    if b"trainwise" in head:
+        raise InputError(f"{path}: this is trainwise's HTML report; pass the run folder it was written to "
                          "(or its history.jsonl).")
     raise InputError(f"{path}: this is an HTML page, not a training log; pass a CSV or JSON-lines log, or a "
                      "trainwise run folder.")

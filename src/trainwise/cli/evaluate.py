@@ -4,11 +4,9 @@ advice for predictions made by any model."""
 from __future__ import annotations
 
 from argparse import Namespace
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from trainwise.cli.output import console, emit, exit_code, summary_of
 from trainwise.data.preprocess import encode_labels
@@ -16,7 +14,7 @@ from trainwise.data.tables import read_table
 from trainwise.decision import default_threshold, resolve
 from trainwise.diagnostics import diagnose
 from trainwise.errors import InputError, name_list
-from trainwise.metrics import MetricAccumulator
+from trainwise.metrics.arrays import measure
 from trainwise.policy import positive_index
 from trainwise.report.terminal import print_summary
 
@@ -39,7 +37,7 @@ def run(args: Namespace) -> int:
     positive = positive_index(labels, counts, args.positive) if len(labels) == 2 else None
     if scores is not None:
         preds = np.where(scores >= default_threshold(args.threshold), positive, 1 - positive)
-    metrics, thresholds = _measure(target, preds, scores, labels, positive)
+    metrics, thresholds = measure(target, preds, labels, 1 if positive is None else positive, scores=scores)
     if thresholds is not None and args.threshold is not None:
         thresholds["applied"] = resolve(args.threshold, thresholds, None)
     findings = diagnose([], metrics=metrics, data={"class_counts": counts.tolist(), "labels": labels},
@@ -50,15 +48,6 @@ def run(args: Namespace) -> int:
     else:
         print_summary(summary, console(args))
     return exit_code(summary["findings"], args.fail_on)
-
-
-def _measure(target: np.ndarray, preds: np.ndarray, scores: np.ndarray | None, labels: list[str],
-             positive: int | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    acc = MetricAccumulator(len(labels), binary_scores=scores is not None)
-    acc.update(torch.as_tensor(preds), torch.as_tensor(target),
-               scores=None if scores is None else torch.tensor(scores, dtype=torch.float64))
-    metrics = acc.compute(labels=labels, positive=positive)
-    return metrics, (acc.thresholds(target_recall=0.8) if scores is not None else None)
 
 
 def _encode(args: Namespace, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, list]:

@@ -56,10 +56,27 @@ class Parser(argparse.ArgumentParser):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             command = getattr(parsed, "command", None)
-            prog = f"{self.prog} {command}" if command else self.prog
-            raise UsageError(f"unrecognized arguments: {' '.join(extras)}{comma_hint(list(args or []), extras)} "
-                             f"(see `{prog} --help`)")
+            parser = self._subcommand(command) or self
+            hint = comma_hint(list(args or []), extras) or spelling_hint(parser, extras)
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)}{hint} (see `{parser.prog} --help`)")
         return parsed
+
+    def _subcommand(self, name: str | None) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(name)
+        return None
+
+
+def spelling_hint(parser: argparse.ArgumentParser, extras: list[str]) -> str:
+    """``; did you mean --epochs?`` for ``--epoch`` (flags are never abbreviated)."""
+    flags = [flag for action in parser._actions for flag in action.option_strings]
+    for token in extras:
+        if token.startswith("--"):
+            close = difflib.get_close_matches(token.partition("=")[0], flags, n=1, cutoff=0.75)
+            if close:
+                return f"; did you mean {close[0]}? (flags are never abbreviated)"
+    return ""
 
 
 def comma_hint(argv: list[str], extras: list[str]) -> str:
@@ -152,7 +169,7 @@ def seed(text: str) -> int:
         value: object = int(text)
     except ValueError:
         value = text
-    return check_seed(value, name="--seed")
+    return check_seed(value)
 
 
 threshold_rule = _checked(parse_threshold)
