@@ -27,8 +27,9 @@ ABOVE_LOWER = ("trainwise.cli", "trainwise.loop", "trainwise.compare", "trainwis
 # inside a function runs when that function does, e.g. when `fit` starts training).
 TORCH_FREE = ("trainwise", "trainwise._lazy", "trainwise.errors", "trainwise.policy", "trainwise.decision",
               "trainwise.io", "trainwise.history", "trainwise.diagnostics", "trainwise.data.tables",
-              "trainwise.data.preprocess", "trainwise.report.terminal", "trainwise.cli", "trainwise.cli.main", "trainwise.cli.options",
-              "trainwise.cli.output", "trainwise.cli.diagnose", "trainwise.cli.evaluate", "trainwise.cli.report")
+              "trainwise.data.preprocess", "trainwise.report.terminal", "trainwise.metrics.arrays",
+              "trainwise.cli", "trainwise.cli.main", "trainwise.cli.options", "trainwise.cli.output",
+              "trainwise.cli.diagnose", "trainwise.cli.evaluate", "trainwise.cli.report")
 
 
 def module_name(path: Path) -> str:

@@ -111,21 +111,22 @@ def _checked(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return argument_type
 
 
-def positive_int(text: str) -> int:
+def _parsed(text: str, convert: Callable[[str], Any], expected: str) -> Any:
     try:
-        value = int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _parsed(text, int, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _parsed(text, float, "a number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     if not math.isfinite(value):
@@ -141,20 +142,15 @@ def fraction(text: str) -> float:
 
 
 def dropout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    value = _parsed(text, float, "a number in [0, 1)")
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
     return value
 
 
 def hidden(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected layer sizes like 64,32, got {text!r}") from None
+    sizes = _parsed(text, lambda t: tuple(int(part) for part in t.split(",") if part.strip()),
+                    "layer sizes like 64,32")
     if any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be >= 1, got {text!r}")
     if any(size > MAX_LAYER for size in sizes):
