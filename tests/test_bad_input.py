@@ -114,6 +114,9 @@ def d(tmp_path_factory) -> Path:
     pd.DataFrame({"epoch": [1, 2], "acc": [0.5, 0.6]}).to_csv(d / "log_noloss.csv", index=False)
     (d / "log_bad.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     (d / "logs").mkdir()
+    (d / "run").mkdir()                                   # a run folder: its report is no log
+    (d / "run" / "report.html").write_text("<!DOCTYPE html>\n<html><head><title>trainwise report</title></head></html>")
+    (d / "run" / "history.jsonl").write_text('{"epoch": 1, "train_loss": 0.5, "val_loss": 0.6}\n')
     return d
 
 
@@ -351,6 +354,8 @@ CASES = [
     Case("diagnose: a folder without logs", "diagnose {d}/logs", ("logs", "history.jsonl"),
          ("pass the log file itself",)),
     Case("diagnose: binary file", "diagnose {d}/random.parquet", ("random.parquet",), ("CSV or JSON-lines",)),
+    Case("diagnose: trainwise's own report", "diagnose {d}/run/report.html", ("report.html", "trainwise's HTML report"),
+         ("pass the run folder", "history.jsonl")),
     Case("report: not a run folder", "report {d}/logs", ("logs", "summary.json"), ("trainwise fit --out",)),
     # -- compare and lr-find
     Case("--optimizers unknown name", COMPARE + " --optimizers sgd,adamx --out {out}", ("'adamx'",),
@@ -370,6 +375,8 @@ CASES = [
     # -- usage
     Case("unknown subcommand", "frobnicate", ("frobnicate",), ("--help",)),
     Case("required option missing", "fit {d}/good.csv", ("--target",), ("--help",)),
+    Case("an abbreviated flag", "fit {d}/good.csv --target y --epoch 3", ("--epoch",), ("did you mean --epochs?",)),
+    Case("a list written with spaces", FIT + " --hidden 64 32", ("32",), ("use commas: --hidden 64,32",)),
 ]
 
 
@@ -445,12 +452,12 @@ def test_unreadable_file_and_unwritable_out_for_real(d: Path, tmp_path: Path, ca
 
 def test_unwritable_out_fails_before_training(d: Path, monkeypatch, capsys):
     """No data is read, no model is built: the run folder is probed first."""
-    import trainwise.commands as commands
+    import trainwise.cli.fit as fit
 
     def never(*args, **kwargs):
         raise AssertionError("the data was read before --out was checked")
 
-    monkeypatch.setattr(commands, "prepare_data", never)
+    monkeypatch.setattr(fit, "prepare_data", never)
     code = main(["fit", str(d / "good.csv"), "--target", "y", "--out", str(d / "good.csv" / "run")])
     assert_one_clean_line(code, *capsys.readouterr(), names=("good.csv/run",), fix=("choose another --out",))
 

@@ -13,8 +13,8 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trainwise.callbacks import Callback
-from trainwise.cli import _Parser
-from trainwise.commands_optim import add_compare_arguments, run_compare
+from trainwise.cli.compare import run as run_compare
+from trainwise.cli.options import Parser, compare_flags
 from trainwise.compare import (
     WINNER_RULE,
     choose_winner,
@@ -263,8 +263,8 @@ def test_bad_lrs_are_named():
 
 
 def parse(*argv):
-    parser = _Parser(prog="trainwise compare")
-    add_compare_arguments(parser)
+    parser = Parser(prog="trainwise compare")
+    compare_flags(parser)
     return parser.parse_args([str(a) for a in argv])
 
 

@@ -284,22 +284,20 @@ def test_trainer_fits_on_streams_and_its_metrics_equal_an_in_memory_evaluation(t
 
 
 def test_the_cli_helpers_train_on_a_file_and_a_validation_file(table, tmp_path):
-    from trainwise import cli
-    from trainwise.commands import _config, prepare_data
-    from trainwise.commands_stream import add_stream_arguments
+    from trainwise.cli.options import fit_flags
+    from trainwise.cli.training import fit_config, prepare_data
     from trainwise.tabular import fit_table
 
     df, _ = table
     train_path = _write(df.iloc[:15_000], tmp_path / "train.parquet", 10)
     val_path = _write(df.iloc[15_000:], tmp_path / "val.parquet", 3)
     parser = argparse.ArgumentParser()
-    cli._add_training(parser)
-    add_stream_arguments(parser)
+    fit_flags(parser)
     args = parser.parse_args([train_path, "--target", "y", "--val", val_path, "--stream", "--epochs", "2",
                               "--shuffle-rows", "3000", "--device", "cpu", "--positive", "ok"])
     data = prepare_data(args)
     assert data.val.total_samples == 5000 and data.labels[data.positive] == "ok"
-    run = fit_table(data, _config(args), hidden=args.hidden, dropout=args.dropout)
+    run = fit_table(data, fit_config(args), hidden=args.hidden, dropout=args.dropout)
     assert run.metrics["num_samples"] == 5000 and len(run.history) == 2
     assert data.describe()["validation"] == {"kind": "file", "source": val_path}
     assert data.describe()["stream"]["shuffle_rows"] == 3072               # whole batches of 256

@@ -31,7 +31,8 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from trainwise.cli import build_parser, main
+from trainwise.cli import main
+from trainwise.cli.main import build_parser
 from trainwise.data import read_table
 from trainwise.errors import InputError
 from trainwise.metrics import (

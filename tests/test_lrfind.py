@@ -14,8 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trainwise.batching import make_batches
-from trainwise.cli import _Parser
-from trainwise.commands_optim import add_lrfind_arguments, run_lr_find
+from trainwise.cli.lrfind import run as run_lr_find
+from trainwise.cli.options import Parser, lr_find_flags
 from trainwise.errors import InputError
 from trainwise.lrfind import lr_find, steepest_index, suggest_lr, valley_index
 
@@ -197,8 +197,8 @@ def test_cli_lr_find_json_and_table(tmp_path, capsys):
     data = load_breast_cancer(as_frame=True)
     path = tmp_path / "cancer.csv"
     data.frame.to_csv(path, index=False)
-    parser = _Parser(prog="trainwise lr-find")
-    add_lrfind_arguments(parser)
+    parser = Parser(prog="trainwise lr-find")
+    lr_find_flags(parser)
 
     code = run_lr_find(parser.parse_args([str(path), "--target", "target", "--optimizer", "sgd",
                                           "--batch-size", "32", "--num-steps", "60", "--json"]))

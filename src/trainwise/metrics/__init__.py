@@ -1,50 +1,55 @@
 """Metrics: a functional core of pure tensor functions, and one streaming accumulator built on it.
 
-Rows of a confusion matrix are true classes, columns predictions; zero division gives 0.
+Rows of a confusion matrix are true classes, columns predictions; zero division gives 0. Names are
+imported on first use (``trainwise._lazy``): :mod:`~trainwise.metrics.derived`,
+:mod:`~trainwise.metrics.sweeps`, :mod:`~trainwise.metrics.summary` and :mod:`~trainwise.metrics.arrays`
+work on NumPy arrays without importing torch.
 """
 
-from trainwise.metrics.accumulator import MetricAccumulator
-from trainwise.metrics.curves import (
-    ScoreHistogram,
-    ThresholdChoice,
-    average_precision,
-    best_fbeta_threshold,
-    default_edges,
-    precision_recall_curve,
-    roc_auc,
-    roc_curve,
-    threshold_for_precision,
-    threshold_for_recall,
-)
-from trainwise.metrics.functional import (
-    accuracy,
-    balanced_accuracy,
-    confusion_matrix,
-    f1,
-    fbeta,
-    precision,
-    recall,
-    support,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "MetricAccumulator",
-    "ScoreHistogram",
-    "ThresholdChoice",
-    "accuracy",
-    "average_precision",
-    "balanced_accuracy",
-    "best_fbeta_threshold",
-    "confusion_matrix",
-    "default_edges",
-    "f1",
-    "fbeta",
-    "precision",
-    "precision_recall_curve",
-    "recall",
-    "roc_auc",
-    "roc_curve",
-    "support",
-    "threshold_for_precision",
-    "threshold_for_recall",
-]
+from trainwise._lazy import lazy_exports
+
+_EXPORTS = {
+    "MetricAccumulator": "trainwise.metrics.accumulator",
+    "ScoreHistogram": "trainwise.metrics.curves",
+    "ThresholdChoice": "trainwise.metrics.sweeps",
+    "accuracy": "trainwise.metrics.derived",
+    "average_precision": "trainwise.metrics.curves",
+    "balanced_accuracy": "trainwise.metrics.derived",
+    "best_fbeta_threshold": "trainwise.metrics.curves",
+    "confusion_matrix": "trainwise.metrics.functional",
+    "default_edges": "trainwise.metrics.curves",
+    "f1": "trainwise.metrics.derived",
+    "fbeta": "trainwise.metrics.derived",
+    "precision": "trainwise.metrics.derived",
+    "precision_recall_curve": "trainwise.metrics.curves",
+    "recall": "trainwise.metrics.derived",
+    "roc_auc": "trainwise.metrics.curves",
+    "roc_curve": "trainwise.metrics.curves",
+    "support": "trainwise.metrics.derived",
+    "threshold_for_precision": "trainwise.metrics.curves",
+    "threshold_for_recall": "trainwise.metrics.curves",
+}
+__all__ = ["MetricAccumulator", "ScoreHistogram", "ThresholdChoice", "accuracy", "average_precision",
+           "balanced_accuracy", "best_fbeta_threshold", "confusion_matrix", "default_edges", "f1", "fbeta",
+           "precision", "precision_recall_curve", "recall", "roc_auc", "roc_curve", "support",
+           "threshold_for_precision", "threshold_for_recall"]                                 # _EXPORTS' keys
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from trainwise.metrics.accumulator import MetricAccumulator
+    from trainwise.metrics.curves import (
+        ScoreHistogram,
+        average_precision,
+        best_fbeta_threshold,
+        default_edges,
+        precision_recall_curve,
+        roc_auc,
+        roc_curve,
+        threshold_for_precision,
+        threshold_for_recall,
+    )
+    from trainwise.metrics.derived import accuracy, balanced_accuracy, f1, fbeta, precision, recall, support
+    from trainwise.metrics.functional import confusion_matrix
+    from trainwise.metrics.sweeps import ThresholdChoice

@@ -12,6 +12,7 @@ from torch import Tensor
 from trainwise.errors import InputError
 from trainwise.metrics import curves
 from trainwise.metrics import functional as F
+from trainwise.metrics.summary import classification_metrics, threshold_advice
 
 
 class MetricAccumulator:
@@ -136,49 +137,17 @@ class MetricAccumulator:
         absent. Raises ``InputError`` if a label or score could not be counted.
         """
         names = self._labels(labels)
-        c = self.num_classes
         state = self._state.cpu()  # the one read-back of the pass
         cm = self._checked_cm(state)
-        binary = c == 2
-        if binary:
+        if self.num_classes == 2:
             self._positive = self._check_positive(positive)
         elif positive is not None:
             raise ValueError(f"Expected `positive` only for binary tasks, but got {positive!r} with "
-                             f"{c} classes")
-        average = "binary" if binary else "macro"
+                             f"{self.num_classes} classes")
         loss_sum, count = state[0], state[1]
-        metrics: dict[str, Any] = {
-            "loss": float(loss_sum / count) if count > 0 else None,
-            "num_samples": int(cm.sum()),
-            "accuracy": float(F.accuracy(cm)),
-            "balanced_accuracy": float(F.balanced_accuracy(cm)),
-            "precision": float(F.precision(cm, average, self._positive)),
-            "recall": float(F.recall(cm, average, self._positive)),
-            "f1": float(F.f1(cm, average, self._positive)),
-            "average": average,
-            "labels": names,
-        }
-        if binary:
-            metrics["positive_label"] = names[self._positive]
-        cells = cm.long()
-        metrics["confusion_matrix"] = cells.tolist()
-        if binary:
-            p, n = self._positive, 1 - self._positive
-            metrics.update(tp=int(cells[p, p]), fp=int(cells[n, p]), tn=int(cells[n, n]), fn=int(cells[p, n]))
-        per_class = [F.precision(cm, None).tolist(), F.recall(cm, None).tolist(), F.f1(cm, None).tolist(),
-                     F.support(cm).tolist()]
-        metrics["per_class"] = {name: dict(zip(("precision", "recall", "f1", "support"), values, strict=True))
-                                for name, *values in zip(names, *per_class, strict=True)}
-        for kind in ("macro", "micro", "weighted"):
-            metrics[kind] = {"precision": float(F.precision(cm, kind)), "recall": float(F.recall(cm, kind)),
-                             "f1": float(F.f1(cm, kind))}
         histogram = self._histogram(state, int(cm.sum()), self._positive)
-        if histogram is not None:
-            positives = histogram.counts[1].sum()
-            negatives = histogram.counts[0].sum()
-            metrics["average_precision"] = float(histogram.average_precision()) if positives > 0 else None
-            metrics["roc_auc"] = float(histogram.roc_auc()) if positives > 0 and negatives > 0 else None
-        return metrics
+        return classification_metrics(cm, names, self._positive, loss=float(loss_sum / count) if count > 0 else None,
+                                      sweep=None if histogram is None else histogram.sweep())
 
     def thresholds(self, target_recall: float | Iterable[float] | None = None,
                    target_precision: float | Iterable[float] | None = None, beta: float = 1.0, *,
@@ -195,17 +164,8 @@ class MetricAccumulator:
                              "binary_scores is off")
         state = self._state.cpu()
         histogram = self._histogram(state, int(self._checked_cm(state).sum()), self._check_positive(positive))
-
-        def entry(choose) -> dict | None:
-            choice = choose(histogram) if histogram is not None else None
-            return choice.to_dict() if choice is not None else None
-
-        result = {f"best_f{beta:g}": entry(lambda h: h.best_fbeta_threshold(beta))}
-        for goal in _as_list(target_recall):
-            result[f"recall@{goal:g}"] = entry(lambda h, goal=goal: h.threshold_for_recall(goal))
-        for goal in _as_list(target_precision):
-            result[f"precision@{goal:g}"] = entry(lambda h, goal=goal: h.threshold_for_precision(goal))
-        return result
+        return threshold_advice(None if histogram is None else histogram.sweep(), target_recall, target_precision,
+                                beta)
 
     def diverged(self) -> bool:
         """Whether the pass saw a NaN/Inf loss or NaN scores: the outputs of a model whose weights blew
@@ -299,10 +259,3 @@ class MetricAccumulator:
             raise ValueError(f"Expected `positive` to be 0 or 1 in a binary task, but got {positive!r}")
         return int(positive)
 
-
-def _as_list(goals: float | Iterable[float] | None) -> list[float]:
-    if goals is None:
-        return []
-    if isinstance(goals, Iterable):
-        return [float(goal) for goal in goals]
-    return [float(goals)]

@@ -15,43 +15,36 @@ for what stays exact.
 The threshold choices return a :class:`ThresholdChoice`, or ``None`` when no threshold reaches the
 goal. Their candidate thresholds are the distinct scores (exact) or the lower edges of the non-empty
 bins (binned), and the metrics they report come from :mod:`~trainwise.metrics.functional` on the
-2x2 confusion matrix at the chosen threshold.
+2x2 confusion matrix at the chosen threshold. Everything read from a sweep of counts is in
+:mod:`trainwise.metrics.sweeps`, which NumPy counts can use too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
-import numbers
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from trainwise.errors import InputError
 from trainwise.metrics import functional as F
+from trainwise.metrics.sweeps import (
+    Sweep,
+    ThresholdChoice,
+    area_under_pr,
+    area_under_roc,
+    best_fbeta,
+    bin_edges,
+    binned_sweep,
+    for_precision,
+    for_recall,
+    precision_recall,
+    roc,
+)
 
 __all__ = ["ScoreHistogram", "ThresholdChoice", "average_precision", "best_fbeta_threshold",
            "default_edges", "precision_recall_curve", "roc_auc", "roc_curve", "threshold_for_precision",
            "threshold_for_recall"]
-
-
-@dataclasses.dataclass(frozen=True)
-class ThresholdChoice:
-    """A decision threshold and the exact metrics of ``score >= threshold`` (positive class's)."""
-
-    threshold: float
-    precision: float
-    recall: float
-    f1: float
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-
-    def to_dict(self) -> dict[str, float | int]:
-        return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------- exact, from all scores
@@ -59,7 +52,7 @@ def precision_recall_curve(scores: Tensor, target: Tensor) -> tuple[Tensor, Tens
     """``(precision, recall, thresholds)`` as scikit-learn returns them: thresholds increasing (the
     distinct scores); ``precision[i]``/``recall[i]`` those of ``score >= thresholds[i]``, then a last
     point (1, 0) with no threshold. Recall is 1 everywhere when there are no positives."""
-    return _pr_curve(_exact_sweep(scores, target))
+    return precision_recall(_exact_sweep(scores, target))
 
 
 def roc_curve(scores: Tensor, target: Tensor, *,
@@ -67,46 +60,43 @@ def roc_curve(scores: Tensor, target: Tensor, *,
     """``(fpr, tpr, thresholds)`` as scikit-learn returns them: thresholds decreasing from ``inf``;
     collinear points dropped unless ``drop_intermediate=False``; a rate is NaN when its class is
     absent."""
-    return _roc_curve(_exact_sweep(scores, target), drop_intermediate)
+    return roc(_exact_sweep(scores, target), drop_intermediate)
 
 
 def average_precision(scores: Tensor, target: Tensor) -> Tensor:
     """Average precision, ``sum((R[i] - R[i-1]) * P[i])`` over the PR curve (no interpolation),
     equal to scikit-learn's ``average_precision_score``; 0 when there are no positives."""
-    return _average_precision(_exact_sweep(scores, target))
+    return area_under_pr(_exact_sweep(scores, target))
 
 
 def roc_auc(scores: Tensor, target: Tensor) -> Tensor:
     """Area under the ROC curve (tied scores count half), equal to scikit-learn's
     ``roc_auc_score``; NaN when only one class is present."""
-    return _roc_auc(_exact_sweep(scores, target))
+    return area_under_roc(_exact_sweep(scores, target))
 
 
 def best_fbeta_threshold(scores: Tensor, target: Tensor, beta: float = 1.0) -> ThresholdChoice | None:
     """The threshold with the highest F-beta (the highest such threshold on ties); ``None`` when
     there are no positives."""
-    return _best_fbeta(_exact_sweep(scores, target), beta)
+    return best_fbeta(_exact_sweep(scores, target), beta)
 
 
 def threshold_for_recall(scores: Tensor, target: Tensor, recall: float) -> ThresholdChoice | None:
     """The highest threshold whose recall is ``>= recall``: of the thresholds reaching that recall,
     the one with the fewest false positives. ``None`` when unreachable."""
-    return _for_recall(_exact_sweep(scores, target), recall)
+    return for_recall(_exact_sweep(scores, target), recall)
 
 
 def threshold_for_precision(scores: Tensor, target: Tensor, precision: float) -> ThresholdChoice | None:
     """The lowest threshold whose precision is ``>= precision``: of the thresholds reaching that
     precision, the one with the best recall. ``None`` when unreachable."""
-    return _for_precision(_exact_sweep(scores, target), precision)
+    return for_precision(_exact_sweep(scores, target), precision)
 
 
 # --------------------------------------------------------------------------- binned, constant memory
 @functools.lru_cache(maxsize=1)
 def _default_edges() -> Tensor:
-    uniform = torch.arange(8193, dtype=torch.float64) / 8192
-    logit_spaced = torch.sigmoid(torch.linspace(-16.0, 16.0, 8191, dtype=torch.float64))
-    logit_spaced = torch.round(logit_spaced * 2**24) / 2**24
-    return torch.unique(torch.cat([uniform, logit_spaced]))  # sorted
+    return torch.from_numpy(bin_edges())
 
 
 def default_edges() -> Tensor:
@@ -144,7 +134,7 @@ class ScoreHistogram:
         self.edges = (default_edges() if edges is None else check_edges(edges)).to(device)
         self.counts = torch.zeros(2, self.edges.numel(), dtype=torch.long, device=self.edges.device)
         self.num_invalid = torch.zeros((), dtype=torch.long, device=self.edges.device)
-        self._swept: tuple[tuple, _Sweep] | None = None
+        self._swept: tuple[tuple, Sweep] | None = None
 
     @classmethod
     def from_counts(cls, counts: Tensor, edges: Tensor | None = None, *,
@@ -171,33 +161,33 @@ class ScoreHistogram:
 
     def precision_recall_curve(self) -> tuple[Tensor, Tensor, Tensor]:
         """As :func:`precision_recall_curve`, the thresholds being the non-empty bins' lower edges."""
-        return _pr_curve(self._sweep())
+        return precision_recall(self.sweep())
 
     def roc_curve(self, *, drop_intermediate: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """As :func:`roc_curve`, the thresholds being the non-empty bins' lower edges."""
-        return _roc_curve(self._sweep(), drop_intermediate)
+        return roc(self.sweep(), drop_intermediate)
 
     def average_precision(self) -> Tensor:
         """Average precision of the binned scores (see the class docstring)."""
-        return _average_precision(self._sweep())
+        return area_under_pr(self.sweep())
 
     def roc_auc(self) -> Tensor:
         """ROC AUC of the binned scores (see the class docstring); NaN with one class only."""
-        return _roc_auc(self._sweep())
+        return area_under_roc(self.sweep())
 
     def best_fbeta_threshold(self, beta: float = 1.0) -> ThresholdChoice | None:
         """As :func:`best_fbeta_threshold`, over the edges; exact metrics."""
-        return _best_fbeta(self._sweep(), beta)
+        return best_fbeta(self.sweep(), beta)
 
     def threshold_for_recall(self, recall: float) -> ThresholdChoice | None:
         """As :func:`threshold_for_recall`, over the edges; exact metrics."""
-        return _for_recall(self._sweep(), recall)
+        return for_recall(self.sweep(), recall)
 
     def threshold_for_precision(self, precision: float) -> ThresholdChoice | None:
         """As :func:`threshold_for_precision`, over the edges; exact metrics."""
-        return _for_precision(self._sweep(), precision)
+        return for_precision(self.sweep(), precision)
 
-    def _sweep(self) -> _Sweep:
+    def sweep(self) -> Sweep:
         """The counts at every edge, computed once per change of ``counts`` (each reading method needs them)."""
         key = (self.counts.data_ptr(), self.counts._version, self.num_invalid._version)
         if self._swept is not None and self._swept[0] == key:
@@ -206,7 +196,7 @@ class ScoreHistogram:
             raise InputError(f"Expected `scores` to be probabilities in [0, 1] and `target` 0 or 1, but "
                              f"{int(self.num_invalid)} samples were not (NaN, or logits instead of "
                              "probabilities?)")
-        self._swept = (key, _binned_sweep(self.counts, self.edges))
+        self._swept = (key, binned_sweep(self.counts, self.edges))
         return self._swept[1]
 
 
@@ -241,18 +231,8 @@ def check_edges(edges: Tensor) -> Tensor:
     return edges
 
 
-# --------------------------------------------------------------------------- shared by both
-class _Sweep(NamedTuple):
-    """Counts at each candidate threshold, highest threshold first: ``tps[i]`` and ``fps[i]`` are
-    the positives and negatives with ``score >= thresholds[i]`` (float64, non-decreasing), as
-    scikit-learn's ``confusion_matrix_at_thresholds``."""
-
-    thresholds: Tensor
-    tps: Tensor
-    fps: Tensor
-
-
-def _exact_sweep(scores: Tensor, target: Tensor) -> _Sweep:
+# --------------------------------------------------------------------------- the exact sweep
+def _exact_sweep(scores: Tensor, target: Tensor) -> Sweep:
     scores, target = _check_scores_target(scores, target)
     order = torch.argsort(scores, descending=True, stable=True)
     scores, target = scores[order], target[order]
@@ -261,14 +241,7 @@ def _exact_sweep(scores: Tensor, target: Tensor) -> _Sweep:
     index = index[index >= 0]  # no samples: no thresholds
     tps = torch.cumsum(target.to(torch.float64), dim=0)[index]
     fps = 1 + index.to(torch.float64) - tps
-    return _Sweep(scores[index], tps, fps)
-
-
-def _binned_sweep(counts: Tensor, edges: Tensor) -> _Sweep:
-    negatives, positives = counts.to(torch.float64).flip(1)  # highest bin first
-    nonempty = (negatives + positives) > 0
-    return _Sweep(edges.flip(0)[nonempty], torch.cumsum(positives, 0)[nonempty],
-                  torch.cumsum(negatives, 0)[nonempty])
+    return Sweep(scores[index], tps, fps)
 
 
 def _check_scores_target(scores: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
@@ -286,78 +259,3 @@ def _check_scores_target(scores: Tensor, target: Tensor) -> tuple[Tensor, Tensor
         raise InputError(f"Expected `target` to hold 0 or 1 (1 is the positive class), but got "
                          f"{bad[0].item()}")
     return scores, target.long()
-
-
-def _pr_curve(sweep: _Sweep) -> tuple[Tensor, Tensor, Tensor]:
-    thresholds, tps, fps = sweep
-    precision = F.safe_divide(tps, tps + fps)
-    positives = tps[-1] if tps.numel() else tps.new_zeros(())
-    recall = torch.ones_like(tps) if positives == 0 else tps / positives
-    one, zero = tps.new_ones(1), tps.new_zeros(1)
-    return torch.cat([precision.flip(0), one]), torch.cat([recall.flip(0), zero]), thresholds.flip(0)
-
-
-def _roc_curve(sweep: _Sweep, drop_intermediate: bool) -> tuple[Tensor, Tensor, Tensor]:
-    thresholds, tps, fps = sweep
-    if drop_intermediate and tps.numel() > 2:  # keep the corners of the curve, as scikit-learn does
-        corner = (torch.diff(fps, n=2) != 0) | (torch.diff(tps, n=2) != 0)
-        keep = torch.cat([corner.new_ones(1), corner, corner.new_ones(1)])
-        thresholds, tps, fps = thresholds[keep], tps[keep], fps[keep]
-    tps, fps = torch.cat([tps.new_zeros(1), tps]), torch.cat([fps.new_zeros(1), fps])
-    thresholds = torch.cat([tps.new_full((1,), math.inf), thresholds.to(torch.float64)])
-    fpr = fps / fps[-1] if fps[-1] > 0 else torch.full_like(fps, math.nan)
-    tpr = tps / tps[-1] if tps[-1] > 0 else torch.full_like(tps, math.nan)
-    return fpr, tpr, thresholds
-
-
-def _average_precision(sweep: _Sweep) -> Tensor:
-    precision, recall, _ = _pr_curve(sweep)
-    # a sum of products of numbers in [0, 1] whose weights add up to 1: rounding can land one ulp outside
-    # (1.0000000000000002, or -0.0); the value is bounded by construction, so it is clamped to its range
-    return (-(torch.diff(recall) * precision[:-1]).sum()).clamp(min=0.0, max=1.0)
-
-
-def _roc_auc(sweep: _Sweep) -> Tensor:
-    fpr, tpr, _ = _roc_curve(sweep, drop_intermediate=True)
-    return torch.trapezoid(tpr, fpr)
-
-
-def _best_fbeta(sweep: _Sweep, beta: float) -> ThresholdChoice | None:
-    F.check_beta(beta)
-    _, tps, fps = sweep
-    if tps.numel() == 0 or tps[-1] == 0:
-        return None
-    scores = F.fbeta_from_counts(tps, tps + fps, tps[-1], beta)
-    return _choice(sweep, int(torch.argmax(scores)))  # the first maximum: the highest threshold
-
-
-def _for_recall(sweep: _Sweep, recall: float) -> ThresholdChoice | None:
-    _check_fraction(recall, "recall")
-    _, tps, _ = sweep
-    if tps.numel() == 0:
-        return None
-    reached = torch.nonzero(F.safe_divide(tps, tps[-1].expand_as(tps)) >= recall).reshape(-1)
-    return _choice(sweep, int(reached[0])) if reached.numel() else None  # the highest threshold
-
-
-def _for_precision(sweep: _Sweep, precision: float) -> ThresholdChoice | None:
-    _check_fraction(precision, "precision")
-    _, tps, fps = sweep
-    reached = torch.nonzero(F.safe_divide(tps, tps + fps) >= precision).reshape(-1)
-    return _choice(sweep, int(reached[-1])) if reached.numel() else None  # the lowest threshold
-
-
-def _choice(sweep: _Sweep, i: int) -> ThresholdChoice:
-    thresholds, tps, fps = sweep
-    positives, negatives, tp, fp = tps[-1], fps[-1], tps[i], fps[i]
-    cm = torch.stack([negatives - fp, fp, positives - tp, tp]).view(2, 2)  # rows true, columns predicted
-    tn_, fp_, fn_, tp_ = (int(v) for v in cm.reshape(-1).tolist())
-    return ThresholdChoice(threshold=float(thresholds[i]),
-                           precision=float(F.precision(cm, average="binary")),
-                           recall=float(F.recall(cm, average="binary")),
-                           f1=float(F.f1(cm, average="binary")), tp=tp_, fp=fp_, tn=tn_, fn=fn_)
-
-
-def _check_fraction(value: float, name: str) -> None:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value <= 1:
-        raise ValueError(f"Expected `{name}` to be a number in [0, 1], but got {value!r}")

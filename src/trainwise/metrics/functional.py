@@ -15,26 +15,40 @@ Conventions, the same everywhere in trainwise:
   class.
 * Results are float64 tensors on the matrix's device, 0-dim for averages and ``[C]`` per class:
   counts are exact in float64 up to 2**53 and the values match scikit-learn's to the last bits.
+
+The scores derived from the matrix live in :mod:`trainwise.metrics.derived` (re-exported here), which
+takes NumPy arrays as well and does not import torch.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from trainwise.errors import InputError
+from trainwise.metrics.derived import (
+    AVERAGES,
+    Average,
+    accuracy,
+    balanced_accuracy,
+    check_beta,
+    f1,
+    fbeta,
+    fbeta_from_counts,
+    precision,
+    recall,
+    safe_divide,
+    support,
+)
 
-Average = Literal["binary", "macro", "micro", "weighted"] | None
-AVERAGES: tuple[Average, ...] = ("binary", "macro", "micro", "weighted", None)
 # Inferring C from the largest label allocates C*C counts: 10,000 classes are 800 MB. A larger label is
 # far more often a bug (a raw id, a score cast to int) than a task; pass num_classes to mean it.
 MAX_INFERRED_CLASSES = 10_000
 
-__all__ = ["AVERAGES", "Average", "accuracy", "balanced_accuracy", "confusion_matrix", "f1", "fbeta",
-           "precision", "recall", "support"]
+__all__ = ["AVERAGES", "Average", "accuracy", "balanced_accuracy", "check_beta", "confusion_matrix", "f1",
+           "fbeta", "fbeta_from_counts", "precision", "recall", "safe_divide", "support"]
 
 
 # --------------------------------------------------------------------------- the confusion matrix
@@ -133,99 +147,3 @@ def _raise_out_of_range(preds: Tensor, target: Tensor, num_classes: int) -> None
         if bad.numel():
             raise InputError(f"Expected `{name}` to hold class indices in [0, {num_classes}), but got "
                              f"{bad[0].item()} ({bad.numel()} of {x.numel()} labels are out of range)")
-
-
-# --------------------------------------------------------------------------- scores from the matrix
-def accuracy(cm: Tensor) -> Tensor:
-    """Share of samples on the diagonal: ``trace / total`` (0 for an empty matrix)."""
-    cm = _check_cm(cm)
-    return safe_divide(cm.diagonal().sum(), cm.sum())
-
-
-def balanced_accuracy(cm: Tensor) -> Tensor:
-    """Mean recall over the classes that have support (a class absent from the targets is left
-    out, as in scikit-learn); 0 for an empty matrix."""
-    cm = _check_cm(cm)
-    true_sum = cm.sum(dim=1)
-    recalls = safe_divide(cm.diagonal(), true_sum)  # 0 where a class has no support
-    return safe_divide(recalls.sum(), (true_sum > 0).sum().to(cm.dtype))
-
-
-def support(cm: Tensor) -> Tensor:
-    """Number of true samples of each class (the row sums), int64 ``[C]``."""
-    return _check_cm(cm).sum(dim=1).to(torch.long)
-
-
-def precision(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
-    """``tp / (tp + fp)``: of the samples predicted as a class, the share that are; 0 for a class
-    never predicted."""
-    return _score(cm, average, positive, lambda tp, pred_sum, true_sum: safe_divide(tp, pred_sum))
-
-
-def recall(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
-    """``tp / (tp + fn)``: of the samples of a class, the share found; 0 for a class absent from
-    the targets."""
-    return _score(cm, average, positive, lambda tp, pred_sum, true_sum: safe_divide(tp, true_sum))
-
-
-def f1(cm: Tensor, average: Average = "macro", positive: int = 1) -> Tensor:
-    """Harmonic mean of precision and recall (F-beta with beta = 1)."""
-    return fbeta(cm, 1.0, average=average, positive=positive)
-
-
-def fbeta(cm: Tensor, beta: float, average: Average = "macro", positive: int = 1) -> Tensor:
-    """F-beta: ``(1 + b²)·tp / (b²·(tp + fn) + tp + fp)``; recall weighs ``beta`` times as much as
-    precision. 0 when the denominator is 0. Macro and weighted averages average the per-class
-    F-scores (scikit-learn's definition), not the F-score of averaged precision and recall."""
-    check_beta(beta)
-    return _score(cm, average, positive,
-                  lambda tp, pred_sum, true_sum: fbeta_from_counts(tp, pred_sum, true_sum, beta))
-
-
-def fbeta_from_counts(tp: Tensor, pred_sum: Tensor, true_sum: Tensor, beta: float) -> Tensor:
-    """F-beta from true positives, predicted positives and actual positives (elementwise), with
-    zero division giving 0. Shared by the matrix scores and the threshold sweeps."""
-    beta2 = float(beta) ** 2
-    return safe_divide((1 + beta2) * tp, beta2 * true_sum + pred_sum)
-
-
-def safe_divide(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den``, and exactly 0 where ``den == 0``: the documented zero-division choice."""
-    zero = den == 0
-    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
-
-
-def _score(cm: Tensor, average: Average, positive: int, per_class) -> Tensor:
-    cm = _check_cm(cm)
-    if average not in AVERAGES:
-        raise ValueError(f"Expected `average` to be one of 'binary', 'macro', 'micro', 'weighted' or "
-                         f"None, but got {average!r}")
-    tp, pred_sum, true_sum = cm.diagonal(), cm.sum(dim=0), cm.sum(dim=1)
-    if average == "micro":
-        return per_class(tp.sum(), pred_sum.sum(), true_sum.sum())
-    values = per_class(tp, pred_sum, true_sum)
-    if average is None:
-        return values
-    if average == "binary":
-        num_classes = cm.shape[0]
-        if (not isinstance(positive, numbers.Integral) or isinstance(positive, bool)
-                or not 0 <= positive < num_classes):
-            raise ValueError(f"Expected `positive` to be a class index in [0, {num_classes}), but got "
-                             f"{positive!r}")
-        return values[positive]
-    if average == "macro":
-        return values.mean()
-    return safe_divide((values * true_sum).sum(), true_sum.sum())  # weighted by support
-
-
-def _check_cm(cm: Tensor) -> Tensor:
-    cm = torch.as_tensor(cm)
-    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] < 1:
-        raise ValueError(f"Expected `cm` to be a square [C, C] confusion matrix, but got shape "
-                         f"{tuple(cm.shape)}")
-    return cm.to(torch.float64)
-
-
-def check_beta(beta: float) -> None:
-    if not isinstance(beta, numbers.Real) or isinstance(beta, bool) or not 0 <= beta < float("inf"):
-        raise ValueError(f"Expected `beta` to be a finite number >= 0, but got {beta!r}")

@@ -1,20 +1,24 @@
-"""What a person sees of a run: the HTML report and its figures, live progress, TensorBoard logs, the
-end-of-run summary in the terminal, and the answer of ``trainwise diagnose``.
+"""What a person sees of a run: the HTML report and its figures, live progress, TensorBoard logs, and the
+end-of-run summary in the terminal, and the answer of ``trainwise diagnose`` (report.diagnosis: plain text).
 
-The names are loaded when first used, so that ``trainwise.report.diagnosis`` (plain text, no torch)
-can be imported without the HTML report or the TensorBoard writer.
+Names are imported on first use (``trainwise._lazy``): the terminal summary needs rich, not torch.
 """
 
-from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING
 
-_WHERE = {"write_report": "trainwise.report.html", "RichProgress": "trainwise.report.progress",
-          "TensorBoardLogger": "trainwise.report.tensorboard", "print_summary": "trainwise.report.terminal"}
+from trainwise._lazy import lazy_exports
 
-__all__ = ["RichProgress", "TensorBoardLogger", "print_summary", "write_report"]
+_EXPORTS = {
+    "RichProgress": "trainwise.report.progress",
+    "TensorBoardLogger": "trainwise.report.tensorboard",
+    "print_summary": "trainwise.report.terminal",
+    "write_report": "trainwise.report.html",
+}
+__all__ = ["RichProgress", "TensorBoardLogger", "print_summary", "write_report"]            # _EXPORTS' keys
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'trainwise.report' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from trainwise.report.html import write_report
+    from trainwise.report.progress import RichProgress
+    from trainwise.report.tensorboard import TensorBoardLogger
+    from trainwise.report.terminal import print_summary
