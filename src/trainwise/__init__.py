@@ -8,8 +8,9 @@ from trainwise.diagnostics import Finding, diagnose
 from trainwise.errors import InputError
 from trainwise.loop import Run, Trainer
 from trainwise.lrfind import LRFindResult, lr_find
+from trainwise.serve import load
 
 __version__ = "0.1.0"
 
 __all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Run", "TrainConfig", "TrainState",
-           "Trainer", "compare", "diagnose", "lr_find", "metrics", "__version__"]
+           "Trainer", "compare", "diagnose", "load", "lr_find", "metrics", "__version__"]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from trainwise.commands_optim import add_compare_arguments, add_lrfind_arguments
+from trainwise.commands_predict import add_export_arguments, add_predict_arguments
 from trainwise.commands_stream import add_stream_arguments
 from trainwise.errors import InputError
 
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_compare_arguments(sub.add_parser("compare", help="one run per optimizer from the same start; a winner with reasons"))
     add_lrfind_arguments(sub.add_parser("lr-find", help="LR range test: sweep the learning rate and suggest one"))
+
+    add_predict_arguments(sub)
+    add_export_arguments(sub)
 
     rp = sub.add_parser("report", help="rebuild report.html from a run folder")
     rp.add_argument("run_dir", help="a run folder written with --out")

@@ -16,6 +16,7 @@ from trainwise.callbacks import Callback
 from trainwise.cli import TrainingFailed, emit, exit_code, out_dir
 from trainwise.commands_optim import run_compare as compare  # noqa: F401 - the `compare` subcommand
 from trainwise.commands_optim import run_lr_find as lr_find  # noqa: F401 - the `lr-find` subcommand
+from trainwise.commands_predict import export, predict  # noqa: F401 - the `export` and `predict` subcommands
 from trainwise.config import TrainConfig
 from trainwise.data import (
     TRANSACTIONS_TARGET,
