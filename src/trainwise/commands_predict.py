@@ -67,7 +67,7 @@ def predict(args: Namespace) -> int:
     if out is not None or to_stdout:
         write_rows(out, frames, schema=run.source.arrow_schema)
     else:
-        for _ in frames:                                       # --json without --out: judged, not written
+        for _ in run:                                          # --json without --out: judged, not written
             pass
     summary = run.summary()
     summary["output"] = str(out) if out is not None else "stdout" if to_stdout else None
@@ -97,7 +97,7 @@ def print_prediction(summary: dict, *, stderr: bool) -> None:
         console.print(f"Note: {note}")
     if summary["held_out"]:
         table = metrics_table(summary["metrics"])
-        table.title = f"Held-out metrics ({summary['rows']:,} labelled rows)"
+        table.title = "Held-out metrics"
         console.print(table)
         console.print(confusion_table(summary["metrics"]))
     if summary["findings"]:

@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainwise.diagnostics import classification, curves, gradients
+from trainwise.diagnostics import classification, curves, drift, gradients
 from trainwise.diagnostics import data as data_checks
-from trainwise.diagnostics import drift
 from trainwise.diagnostics.findings import Finding
 from trainwise.diagnostics.series import chance_loss
 from trainwise.errors import InputError

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainwise.data.preprocess import CategoricalColumn, NumericColumn, TablePreprocessor, _numbers, _text_codes
+from trainwise.data.preprocess import (
+    CategoricalColumn,
+    NumericColumn,
+    TablePreprocessor,
+    _numbers,
+    _text_codes,
+)
 from trainwise.data.tables import row_list
 from trainwise.errors import InputError, name_list
 

@@ -20,8 +20,8 @@ import pandas as pd
 import torch
 
 from trainwise.data.preprocess import encode_labels
-from trainwise.diagnostics import diagnose, verdict
 from trainwise.data.tables import read_table
+from trainwise.diagnostics import diagnose, verdict
 from trainwise.errors import InputError, name_list, shown_name
 from trainwise.loop import Task, Trainer
 from trainwise.metrics import MetricAccumulator

@@ -62,9 +62,10 @@ class Source:
         return pa.schema([schema.field(name) for name in self.columns])
 
 
-def open_source(data: Any, *, columns: Sequence[str] | None = None, chunk_rows: int = CHUNK_ROWS) -> Source:
+def open_source(data: Any, *, columns: Sequence[str] | None = None, chunk_rows: int | None = None) -> Source:
     """A :class:`Source` for a DataFrame, a path (``.csv``, ``.csv.gz``, ``.parquet``, ...), or a 2-D array of
     raw feature values in the order of ``columns`` (the training table's feature columns)."""
+    chunk_rows = chunk_rows or CHUNK_ROWS
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if path.name.lower().endswith(PARQUET_SUFFIXES):
