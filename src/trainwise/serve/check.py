@@ -56,17 +56,21 @@ class DataCheck:
         self._categorical = {c.name: _CategoryTally() for c in preprocessor.columns
                              if isinstance(c, CategoricalColumn)}
 
-    def add(self, df: pd.DataFrame) -> None:
-        """Measure a chunk of rows (they follow the rows added before, for row numbers in messages)."""
+    def add(self, df: pd.DataFrame, features: np.ndarray) -> None:
+        """Measure a chunk of rows, given their encoding ``features`` (``transform(df)``); the rows follow
+        those added before (for row numbers in messages)."""
+        j = 0
         for col in self.preprocessor.columns:
             if isinstance(col, NumericColumn):
                 self._add_numeric(col, df[col.name])
+                j += 1 + col.missing_indicator
             else:
-                self._add_categorical(col, df[col.name])
+                self._add_categorical(col, df[col.name], features[:, j:j + len(col.categories)])
+                j += len(col.categories)
         self.rows += len(df)
 
     def _add_numeric(self, col: NumericColumn, series: pd.Series) -> None:
-        values = _numbers(series, col.name, self.source)      # refuses text and infinities, naming rows
+        values = _numbers(series, col.name, self.source)
         missing = np.isnan(values)
         if missing.any() and not col.missing_indicator:
             rows = np.flatnonzero(missing) + self.rows
@@ -82,18 +86,22 @@ class DataCheck:
         if col.minimum is not None and col.maximum is not None:
             tally.outside += int(np.count_nonzero((observed < col.minimum) | (observed > col.maximum)))
 
-    def _add_categorical(self, col: CategoricalColumn, series: pd.Series) -> None:
-        codes, values = _text_codes(series, source=self.source)
-        counts = np.bincount(codes[codes >= 0], minlength=len(values))
-        unseen = np.flatnonzero(pd.Index(col.categories).get_indexer(values) < 0)
+    def _add_categorical(self, col: CategoricalColumn, series: pd.Series, block: np.ndarray) -> None:
+        """Rows encoded as all zeros that are not missing hold a value outside the kept categories: only
+        those are turned into text (the encoding already matched every other row)."""
+        missing = series.isna().to_numpy()
+        unseen = ~block.any(axis=1) & ~missing
         tally = self._categorical[col.name]
-        tally.missing += int(codes.size - counts.sum())
-        tally.count += int(counts.sum())
-        tally.unseen += int(counts[unseen].sum())
-        for i in unseen:
-            value = values[i]
+        tally.missing += int(missing.sum())
+        tally.count += int(missing.size - missing.sum())
+        count = int(unseen.sum())
+        if count == 0:
+            return
+        tally.unseen += count
+        codes, values = _text_codes(series[unseen], source=self.source)
+        for value, n in zip(values, np.bincount(codes, minlength=len(values)).tolist(), strict=True):
             if value in tally.values or len(tally.values) < TRACKED_VALUES:
-                tally.values[value] = tally.values.get(value, 0) + int(counts[i])
+                tally.values[value] = tally.values.get(value, 0) + n
 
     def result(self) -> dict[str, Any]:
         """The check dict (layout in :mod:`trainwise.diagnostics.drift`), plus ``columns`` and ``notes``."""

@@ -222,7 +222,7 @@ class PredictionPass:
     def __iter__(self) -> Iterator[Chunk]:
         pred = self.predictor
         if self.source is not None:
-            pieces = ((rows, pred.preprocessor.transform(rows, source=self.name)) for rows in self._checked())
+            pieces = self._encoded()
         else:
             pieces = ((None, self.features[i:i + CHUNK_ROWS]) for i in range(0, len(self.features), CHUNK_ROWS))
         for rows, features in pieces:
@@ -237,10 +237,11 @@ class PredictionPass:
             self.done += len(classes)
             yield Chunk(rows, proba.cpu().numpy(), classes.cpu().numpy())
 
-    def _checked(self) -> Iterator[pd.DataFrame]:
+    def _encoded(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         for rows in self.source.chunks():
-            self.check.add(rows)
-            yield rows
+            features = self.predictor.preprocessor.transform(rows, source=self.name)
+            self.check.add(rows, features)
+            yield rows, features
 
     def _measure(self, out: torch.Tensor, task: Task, classes: torch.Tensor, scores: torch.Tensor | None,
                  rows: pd.DataFrame | None) -> None:
