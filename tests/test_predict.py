@@ -247,8 +247,8 @@ def test_multiclass_gives_one_probability_per_class(tmp_path, capsys):
     assert code == 2 and "binary tasks" in err
 
 
-@pytest.mark.parametrize("case", ["no folder", "a file", "no model", "other labels", "empty", "nan", "missing",
-                                  "clash", "bad suffix"])
+@pytest.mark.parametrize("case", ["no folder", "a file", "no model", "other labels", "empty", "nan", "text",
+                                  "missing", "clash", "bad suffix", "input file", "unrecorded rule"])
 def test_bad_input_is_one_line_exit_2_nothing_written(case, run_dir, new_rows, tmp_path, capsys):
     run, data, out = run_dir, tmp_path / "new.csv", tmp_path / "preds.csv"
     rows, expected = new_rows, None
@@ -273,12 +273,21 @@ def test_bad_input_is_one_line_exit_2_nothing_written(case, run_dir, new_rows, t
         rows, expected = new_rows.drop(columns=["amount"]), "missing columns of the training table: amount"
     elif case == "clash":
         rows, expected = new_rows.assign(score=1.0), "already has columns score"
+    elif case == "text":
+        rows = new_rows.astype({"hour": object})
+        rows.loc[2, "hour"] = "noon"
+        expected = "column 'hour' should hold numbers but has text in 1 rows (e.g. 'noon' in row 3)"
     elif case == "bad suffix":
         out, expected = tmp_path / "preds.xlsx", "unsupported output type"
+    elif case == "input file":
+        out, expected = data, "is the input file"
+    options = ["--threshold", "recall=0.95"] if case == "unrecorded rule" else []
+    expected = expected or "the run did not record that threshold"
     rows.to_csv(data, index=False)
-    code, stdout, err = run_cli(capsys, "predict", run, data, "--out", out)
+    before = data.read_bytes()
+    code, stdout, err = run_cli(capsys, "predict", run, data, "--out", out, *options)
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
-    assert not out.exists() and stdout == ""
+    assert (not out.exists() or data.read_bytes() == before) and stdout == ""
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []     # no temp file left
 
 
