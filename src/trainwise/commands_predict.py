@@ -38,10 +38,12 @@ def add_predict_arguments(subparsers: Any) -> None:
 
 def add_export_arguments(subparsers: Any) -> None:
     """The ``export`` subcommand."""
+    from trainwise import cli
+
     p = subparsers.add_parser("export", help="write a run's network as ONNX (with its preprocessing as metadata)")
     p.add_argument("run", help="a run folder written by `trainwise fit --out`")
     p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    cli._add_common(p)
 
 
 def predict(args: Namespace) -> int:
@@ -112,10 +114,15 @@ def print_prediction(summary: dict, *, stderr: bool) -> None:
 
 
 def export(args: Namespace) -> int:
+    from trainwise.cli import emit
     from trainwise.serve import load
     from trainwise.serve.onnx import export_onnx
 
     path = export_onnx(load(args.run), args.onnx)
-    print(f"Wrote {path} (input 'features': the preprocessed rows, see docs/predict.md; outputs 'logits', 'proba').")
+    if args.json:
+        emit(args, {"onnx": str(path), "input": "features", "outputs": ["logits", "proba"]})
+    elif not args.quiet:
+        print(f"Wrote {path} (input 'features': the preprocessed rows, see docs/predict.md; outputs 'logits', "
+              "'proba').")
     return 0
 

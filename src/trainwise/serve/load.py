@@ -32,7 +32,10 @@ def load(run: str | os.PathLike[str] | Run, *, model: torch.nn.Module | None = N
     >>> model = load("runs/first")                    # doctest: +SKIP
     >>> model.predict_proba("new.csv"); model.threshold, model.labels, model.positive   # doctest: +SKIP
     """
-    target_device = resolve_device(device)
+    try:
+        target_device = resolve_device(device)
+    except (RuntimeError, TypeError) as exc:            # torch.device("tpu")
+        raise InputError(f"unknown device {device!r} ({exc}); use auto, cpu or cuda.") from None
     if isinstance(preprocessor, dict):
         preprocessor = TablePreprocessor.from_dict(preprocessor)
     if isinstance(run, Run):

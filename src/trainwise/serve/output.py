@@ -78,8 +78,14 @@ def write_rows(path: Path | None, chunks: Iterable[pd.DataFrame], *, schema: Cal
             _write_csv(tmp, count(chunks), compress=False)
             tmp.seek(0)
             sys.stdout.flush()
-            shutil.copyfileobj(tmp, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
+            binary = getattr(sys.stdout, "buffer", None)         # None when stdout was replaced by a text stream
+            if binary is not None:
+                shutil.copyfileobj(tmp, binary)
+                binary.flush()
+            else:
+                text = io.TextIOWrapper(tmp, encoding="utf-8", newline="")
+                shutil.copyfileobj(text, sys.stdout)
+                text.detach()                                    # tmp is closed by its own `with`
         return written
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
