@@ -27,7 +27,7 @@ from trainwise.loop import Task, Trainer
 from trainwise.metrics import MetricAccumulator
 from trainwise.serve.check import DataCheck
 from trainwise.serve.runinfo import RunInfo, choose_threshold
-from trainwise.serve.sources import CHUNK_ROWS, Source, open_source
+from trainwise.serve.sources import Source, chunk_rows, open_source
 
 
 @dataclass
@@ -200,7 +200,7 @@ class PredictionPass:
         self.source: Source | None = None
         self.features: torch.Tensor | None = None
         if pre is not None:
-            self.source = open_source(X, columns=pre.input_columns)
+            self.source = open_source(X, columns=pre.input_columns, chunk_rows=chunk_rows(len(pre.feature_names)))
             self.check: DataCheck | None = DataCheck(pre, self.source.columns, target=predictor.target,
                                                      source=self.source.name)
             self.name = self.source.name
@@ -224,7 +224,8 @@ class PredictionPass:
         if self.source is not None:
             pieces = self._encoded()
         else:
-            pieces = ((None, self.features[i:i + CHUNK_ROWS]) for i in range(0, len(self.features), CHUNK_ROWS))
+            rows = chunk_rows(self.features[0].numel())
+            pieces = ((None, self.features[i:i + rows]) for i in range(0, len(self.features), rows))
         for rows, features in pieces:
             out, task = pred.forward(features)
             binary = task.binary
@@ -272,7 +273,7 @@ class PredictionPass:
             metrics = self.accumulator.compute(labels=task.labels, positive=task.positive)
             if binary:
                 thresholds = self.accumulator.thresholds(target_recall=0.8)
-                thresholds["applied"] = {"rule": self.threshold_source, "threshold": self.threshold}
+                thresholds["applied"] = {"threshold": self.threshold, "source": self.threshold_source}
             data.update(class_counts=self.class_counts.tolist(), labels=task.labels)
         findings = diagnose([], metrics=metrics, data=data, thresholds=thresholds)
         return {"verdict": verdict(findings), "findings": [f.to_dict() for f in findings], "metrics": metrics,
