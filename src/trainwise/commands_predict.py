@@ -26,7 +26,7 @@ def add_predict_arguments(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="predict new rows with a trained run; a held-out verdict when they "
                                               "hold the target")
     p.add_argument("run", help="a run folder written by `trainwise fit --out`")
-    p.add_argument("data", help="the rows: .csv, .csv.gz or .parquet (Parquet is read a row group at a time)")
+    p.add_argument("data", help="the rows: .csv, .csv.gz or .parquet (Parquet is read in bounded chunks)")
     p.add_argument("--out", help="write DATA's rows with the predictions here: .csv, .csv.gz, .parquet "
                                  "(default: CSV on stdout)")
     p.add_argument("--threshold", help=f"binary: the decision threshold, {THRESHOLD_HELP} as the run recorded it "
