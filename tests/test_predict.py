@@ -247,7 +247,7 @@ def test_multiclass_gives_one_probability_per_class(tmp_path, capsys):
     assert code == 2 and "binary tasks" in err
 
 
-@pytest.mark.parametrize("case", ["no folder", "a file", "no model", "other labels", "empty", "nan", "text",
+@pytest.mark.parametrize("case", ["no folder", "a file", "no model", "a comparison", "other labels", "empty", "nan", "text",
                                   "missing", "clash", "bad suffix", "input file", "unrecorded rule"])
 def test_bad_input_is_one_line_exit_2_nothing_written(case, run_dir, new_rows, tmp_path, capsys):
     run, data, out = run_dir, tmp_path / "new.csv", tmp_path / "preds.csv"
@@ -261,6 +261,11 @@ def test_bad_input_is_one_line_exit_2_nothing_written(case, run_dir, new_rows, t
         shutil.copytree(run_dir, run)
         (run / "model.safetensors").unlink()
         expected = "holds no model"
+    elif case == "a comparison":                  # compare --out: one run folder per optimizer inside
+        run = tmp_path / "comparison"
+        shutil.copytree(run_dir, run / "adam")
+        (run / "comparison.json").write_text("{}")
+        expected = "holds a comparison of runs (adam); pass one of them"
     elif case == "other labels":
         rows, expected = new_rows.assign(is_fraud="maybe"), "labels the training table lacks"
     elif case == "empty":

@@ -17,7 +17,7 @@ from typing import Any
 
 from trainwise import decision
 from trainwise.data.preprocess import TablePreprocessor
-from trainwise.errors import InputError, shown_name
+from trainwise.errors import InputError, name_list, shown_name
 from trainwise.io import read_json
 from trainwise.policy import DEFAULT_THRESHOLD
 
@@ -66,6 +66,10 @@ def read_run(folder: str | os.PathLike[str]) -> RunInfo:
     if config is None:
         config = _checkpoint_config(path)
     if not (path / WEIGHTS).is_file():
+        runs = sorted(p.name for p in path.iterdir() if (p / WEIGHTS).is_file())
+        if (path / "comparison.json").is_file() and runs:
+            raise InputError(f"{shown}: holds a comparison of runs ({name_list(runs)}); pass one of them, e.g. "
+                             f"{shown_name(path / runs[0])}.")
         if summary is None and config is None:
             raise InputError(f"{shown}: not a run folder (no {WEIGHTS}, summary.json or config.json); pass a folder "
                              "written by `trainwise fit --out` or by Trainer(checkpoint_dir=...).")
