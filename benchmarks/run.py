@@ -19,6 +19,8 @@ Sections (all by default; ``--only`` picks some):
   leakage    ``trainwise.data.fingerprint.duplicate_rows`` on 1M rows, against one training epoch.
   precision  ``precision="bf16"`` and ``compile=True`` against fp32 eager (on ``--device``).
   profile    py-spy samples of a trainwise fit and of the hand-written loop, by loop line and phase.
+  predict    ``trainwise.load(RUN).predict_proba`` on a 1M-row CSV and Parquet file, and ``trainwise predict``
+             Parquet to Parquet, against the hand-written read + saved preprocessing + forward (``predict_bench.py``).
 
 Timing. ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (on a shared 2-core machine
 two intra-op threads spin against other processes and every figure gets 5-15x noisier). Each figure is
@@ -47,7 +49,7 @@ import torch  # noqa: E402
 
 from benchmarks import bench_lib as bl  # noqa: E402
 
-SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile")
+SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile", "predict")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
                "sections": {}}
     print(f"machine: {results['machine']['summary']}")
     runners = {"loops": run_loops, "overhead": run_overhead, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
-               "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile}
+               "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile,
+               "predict": run_predict}
     for name in SECTIONS:
         if name not in only:
             continue
@@ -404,6 +407,27 @@ def run_leakage(args: argparse.Namespace, repeats: int) -> dict:
         print(f"  duplicate_rows, {name:<32} {med:6.3f} s = {100 * med / epoch:5.1f}% of an epoch "
               f"({found[name]:,} duplicates found)")
     return out
+
+
+# --------------------------------------------------------------------------- predict
+def run_predict(args: argparse.Namespace, repeats: int) -> dict:
+    from benchmarks import predict_bench as pb
+
+    rows = 200_000 if args.quick else 1_000_000
+    rounds = min(repeats, 5)
+    result: dict[str, object] = {"rows": rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        run = pb.make_run(folder / "run")
+        paths = pb.make_files(rows, folder)
+        result["max_abs_difference"] = pb.agreement(run, paths)
+        print(f"  max |trainwise - hand-written| score: {result['max_abs_difference']:.1e}")
+        for kind in ("csv", "parquet", "cli"):
+            timings = bl.alternate(pb.contenders(run, paths, kind), rounds, warmup=1)
+            baseline = next(iter(timings))
+            print(bl.format_table(timings, baseline, f"  {rows:,} rows, {kind}; ratio to the hand-written equivalent"))
+            result[kind] = timings
+    return result
 
 
 # --------------------------------------------------------------------------- precision / compile

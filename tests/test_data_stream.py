@@ -80,6 +80,7 @@ def _assert_same_preprocessor(streamed: TablePreprocessor, full: TablePreprocess
             assert a.mean == pytest.approx(b.mean, rel=1e-12, abs=1e-12)
             assert a.std == pytest.approx(b.std, rel=1e-12)
             assert a.median == b.median and a.missing_indicator == b.missing_indicator
+            assert (a.minimum, a.maximum) == (b.minimum, b.maximum)     # the training range, for drift checks
         else:
             assert a == b
 

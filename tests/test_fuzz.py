@@ -267,7 +267,7 @@ VALID = {
     "monitor": ["val_loss", "val_f1", "train_loss", "val_accuracy"], "optimizers": ["sgd,adam", "sgd:lr=0.1;adam",
     "adam:betas=0.9/0.99", "sgd:nesterov=true,momentum=0.9", "rmsprop:centered=true"], "lrs": ["0.01,0.1"],
     "start_lr": ["1e-5"], "end_lr": ["1"], "num_steps": ["3", "5"], "label": ["y"], "prediction": ["yhat", "y"],
-    "score": ["p"], "shuffle_rows": ["4", "1000"],
+    "score": ["p"], "shuffle_rows": ["4", "1000"], "onnx": ["m.onnx"],
 }
 BOUNDED = {"epochs", "num_steps", "warmup_epochs", "early_stopping", "hidden", "checkpoint_every", "shuffle_rows"}
 SMALL = ["0", "1", "2", "-1", "1.5", "x", "", "nan", "1e3", "8,0", ","]     # garbage that costs no time or memory
@@ -292,7 +292,8 @@ def argument_lists(draw, files: dict[str, str]) -> list[str]:
     data = draw(st.sampled_from([files["data"], files["parquet"]]))
     base = {"fit": [data, "--target", "y", "--epochs", "2"], "compare": [data, "--target", "y", "--epochs", "2"],
             "lr-find": [data, "--target", "y", "--num-steps", "5"], "evaluate": [files["preds"], "--label", "y"],
-            "diagnose": [files["log"]], "report": [files["run"]]}[command]
+            "diagnose": [files["log"]], "report": [files["run"]], "predict": [files["run"], data],
+            "export": [files["run"], "--onnx", "model.onnx"]}[command]
     if command == "evaluate" and draw(st.integers(0, 9)):          # one of the two, mostly
         base += draw(st.sampled_from([["--prediction", "yhat"], ["--score", "p"]]))
     # a positional that is not a good file; for report, mostly (rebuilding a report takes a second, and
@@ -332,6 +333,8 @@ def arg_files(tmp_path_factory) -> dict[str, object]:
     (d / "random.csv").write_bytes(rng.integers(0, 256, 500, dtype=np.uint8).tobytes())
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["fit", str(d / "data.csv"), "--target", "y", "--epochs", "2", "--out", str(d / "run")]) == 0
+        # the first export imports torch.onnx and onnx (seconds): paid here, not under an example's deadline
+        assert main(["export", str(d / "run"), "--onnx", str(d / "warm.onnx")]) == 0
     return {"data": str(d / "data.csv"), "parquet": str(d / "data.parquet"), "preds": str(d / "preds.csv"),
             "log": str(d / "log.csv"), "run": str(d / "run"),
             "bad": [str(d / "random.csv"), str(d / "missing.csv"), str(d), "-", ""],
@@ -513,7 +516,8 @@ def test_every_option_with_every_garbage_value_of_its_kind(arg_files, tmp_path, 
                 "compare": [arg_files["data"], "--target", "y", "--epochs", "1"],
                 "lr-find": [arg_files["data"], "--target", "y", "--num-steps", "3"],
                 "evaluate": [arg_files["preds"], "--label", "y", "--score", "p"],
-                "diagnose": [arg_files["log"]], "report": [arg_files["run"]]}[command]
+                "diagnose": [arg_files["log"]], "report": [arg_files["run"]],
+                "predict": [arg_files["run"], arg_files["data"]], "export": [arg_files["run"], "--onnx", "m.onnx"]}[command]
         if command == "evaluate" and flag in ("--prediction", "--score"):
             base = base[:3]
         if command in ("fit", "lr-find") and flag in ("--momentum", "--nesterov"):

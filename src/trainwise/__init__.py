@@ -22,11 +22,12 @@ _EXPORTS = {
     "Trainer": "trainwise.loop",
     "compare": "trainwise.compare",
     "diagnose": "trainwise.diagnostics",
+    "load": "trainwise.serve",
     "lr_find": "trainwise.lrfind",
     "metrics": "trainwise.metrics",
 }
 __all__ = ["Callback", "Comparison", "Finding", "InputError", "LRFindResult", "Monitor", "Run", "TrainConfig", "TrainState",
-           "Trainer", "__version__", "compare", "diagnose", "lr_find", "metrics"]    # _EXPORTS' keys, __version__
+           "Trainer", "__version__", "compare", "diagnose", "load", "lr_find", "metrics"]    # _EXPORTS' keys, __version__
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, keep={"compare"})
 
 if TYPE_CHECKING:
@@ -40,3 +41,4 @@ if TYPE_CHECKING:
     from trainwise.lrfind import LRFindResult, lr_find
     from trainwise.monitor import Monitor
     from trainwise.run import Run
+    from trainwise.serve import load

@@ -46,7 +46,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     the old file or the new one, never half of one. With ``keep_previous`` the old file is first moved
     there, so a complete copy exists at every instant. Files get the user's usual mode (umask), not
     mkstemp's 0600. Any failure while writing (a full disk surfaces as OSError, torch's RuntimeError or
-    safetensors' own error) is an InputError of one line; the old file is left as it was."""
+    safetensors' own error) is an InputError of one line; the old file is left as it was. An InputError
+    raised by ``write`` itself (bad input found while the rows are made) passes through as it is."""
     path = Path(path)
     tmp = None
     try:
@@ -64,6 +65,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         from trainwise.errors import InputError
+        if isinstance(exc, InputError):        # bad input found while writing (rows made as they are written)
+            raise
         reason = getattr(exc, "strerror", None) or first_line(exc)
         raise InputError(f"{path}: could not write the {kind} ({reason}); free disk space or choose another "
                          f"--out. The previous {kind} is intact.") from None

@@ -15,12 +15,14 @@ from trainwise.models import mlp
 from trainwise.policy import DEFAULT_THRESHOLD
 from trainwise.report import print_summary, write_report
 from trainwise.runfolder import write_run
+from trainwise.serve.demo import scoring_story
 
 SOURCE = "transactions (built-in)"
 
 
 def run(args: Namespace) -> int:
-    data = prepare_tabular(load_transactions(), TRANSACTIONS_TARGET, seed=0, source=SOURCE)
+    table = load_transactions()
+    data = prepare_tabular(table, TRANSACTIONS_TARGET, seed=0, source=SOURCE)
     folder = out_dir(args.out)
     out = console(args)
     counts = data.class_counts
@@ -45,6 +47,7 @@ def run(args: Namespace) -> int:
     print_comparison(result, out)
     print_summary(summary, out, title=f"The {winner} run, judged")
     out.print(threshold_story(summary))
+    out.print(scoring_story(result.runs[winner], data, table))      # the trained model used on rows
     if folder is not None:
         out.print(f"Report: {folder / 'report.html'} (open it in a browser)")
     return 0

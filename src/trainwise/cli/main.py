@@ -33,6 +33,10 @@ COMMANDS = {
     "compare": Command("compare", "one run per optimizer from the same start; a winner with reasons",
                        options.compare_flags),
     "lr-find": Command("lrfind", "LR range test: sweep the learning rate and suggest one", options.lr_find_flags),
+    "predict": Command("predict", "predict new rows with a trained run; a held-out verdict when they hold the "
+                       "target", options.predict_flags),
+    "export": Command("export", "write a run's network as ONNX (with its preprocessing as metadata)",
+                      options.export_flags),
     "report": Command("report", "rebuild report.html from a run folder", options.report_flags),
     "demo": Command("demo", "train on the built-in transactions table (no data, no network)", options.demo_flags),
 }

@@ -343,6 +343,25 @@ def report_flags(p: argparse.ArgumentParser) -> None:
     common(p)
 
 
+def predict_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run folder written by `trainwise fit --out`")
+    p.add_argument("data", help="the rows: .csv, .csv.gz or .parquet (Parquet is read in bounded chunks)")
+    p.add_argument("--out", metavar="FILE", help="write DATA's rows with the predictions here: .csv, .csv.gz, "
+                                                 ".parquet (default: CSV on stdout)")
+    p.add_argument("--threshold", type=threshold_rule, metavar="RULE",
+                   help="binary: the decision threshold, a number in (0, 1), or best_f1, recall=R, precision=P as "
+                        "the run recorded it on its validation set (default: the run's own)")
+    p.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or auto")
+    fail_on(p)
+    common(p)
+
+
+def export_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="a run folder written by `trainwise fit --out`")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    common(p)
+
+
 def demo_flags(p: argparse.ArgumentParser) -> None:
     epochs(p, default=15)
     out(p, "the run folders and the report here", default="runs/demo")

@@ -20,6 +20,11 @@ Rules, column by column (the kind is decided by the training table's dtype):
   unseen in training, or one of the dropped rare levels is encoded as all zeros: with one column per
   level and no level dropped, all-zeros is itself a distinct input, so the model can still learn from it.
 
+Saved with the statistics for checking new data (``trainwise predict``, :mod:`trainwise.serve`): each
+numeric column's training range (``minimum``/``maximum``) and each categorical column's share of
+training rows outside its kept categories (``other_share``; 0 unless the column was capped). Both are
+``None`` in preprocessors saved before they were recorded; such dicts still load.
+
 Labels are encoded separately by :func:`encode_labels`; :func:`positive_index` picks the binary task's
 positive class.
 """
@@ -65,6 +70,8 @@ class NumericColumn:
     median: float
     missing_indicator: bool
     kind: str = "numeric"
+    minimum: float | None = None        # the training range, for drift checks on new data (None in
+    maximum: float | None = None        # preprocessors saved before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class CategoricalColumn:
     categories: tuple[str, ...]
     levels_seen: int
     kind: str = "categorical"
+    other_share: float | None = None    # share of training rows holding a value outside ``categories``
+                                        # (0 unless capped; None in preprocessors saved before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,14 @@ class CategoryCounts:
     """Rows per category of one column, counted elsewhere (e.g. in one pass over a file too big for memory).
 
     ``counts`` maps each value's text (as :meth:`TablePreprocessor.fit` writes it) to its rows;
-    ``levels_seen`` is the number of distinct values when ``counts`` does not hold them all.
+    ``levels_seen`` is the number of distinct values when ``counts`` does not hold them all; ``rows``
+    the rows counted, missing ones included (without it ``other_share`` stays unknown).
     """
 
     name: str
     counts: Mapping[str, int]
     levels_seen: int | None = None
+    rows: int | None = None             # rows counted, missing values included (for ``other_share``)
 
 
 class TablePreprocessor:
@@ -140,6 +151,8 @@ class TablePreprocessor:
             std=std,
             median=float(np.median(observed)),
             missing_indicator=bool(observed.size < values.size),
+            minimum=float(observed.min()),
+            maximum=float(observed.max()),
         )
 
     def _fit_categorical(self, name: str, series: pd.Series, source: str) -> CategoricalColumn:
@@ -154,7 +167,8 @@ class TablePreprocessor:
         # Most frequent first, ties by value, so the kept set does not depend on row order.
         ranked = sorted(zip(values, counts, strict=True), key=lambda item: (-item[1], item[0]))
         kept = sorted(str(value) for value, _ in ranked[: self.max_categories])
-        return CategoricalColumn(name=name, categories=tuple(kept), levels_seen=len(values))
+        return CategoricalColumn(name=name, categories=tuple(kept), levels_seen=len(values),
+                                 other_share=_other_share(ranked, self.max_categories, len(series)))
 
     @classmethod
     def from_statistics(
@@ -172,7 +186,9 @@ class TablePreprocessor:
                 ranked = sorted(col.counts.items(), key=lambda item: (-item[1], item[0]))  # as in fit
                 kept = sorted(str(value) for value, _ in ranked[:max_categories])
                 seen = len(col.counts) if col.levels_seen is None else col.levels_seen
-                fitted.append(CategoricalColumn(name=col.name, categories=tuple(kept), levels_seen=seen))
+                other = None if col.rows is None else _other_share(ranked, max_categories, col.rows)
+                fitted.append(CategoricalColumn(name=col.name, categories=tuple(kept), levels_seen=seen,
+                                                other_share=other))
             else:
                 raise TypeError(f"Expected NumericColumn or CategoryCounts, but got {type(col).__name__}")
         if not fitted:
@@ -279,6 +295,12 @@ class TablePreprocessor:
         if self.columns is None:
             return "TablePreprocessor(unfitted)"
         return f"TablePreprocessor({len(self.columns)} columns -> {len(self.feature_names)} features)"
+
+
+def _other_share(ranked: Sequence[tuple[str, Any]], kept: int, rows: int) -> float:
+    """Share of ``rows`` whose value is not among the ``kept`` most frequent of ``ranked`` (value, count)."""
+    other = sum(int(count) for _, count in ranked[kept:])
+    return other / rows if rows else 0.0
 
 
 def _column_dict(col: NumericColumn | CategoricalColumn) -> dict[str, Any]:

@@ -164,6 +164,7 @@ class _NumericStats:
     def __init__(self, name: str, sample_size: int, seed: int) -> None:
         self.name, self.k = name, sample_size
         self.n, self.mean, self.m2, self.missing, self.scale = 0, 0.0, 0.0, 0, 1.0
+        self.low, self.high = math.inf, -math.inf
         self.rng = np.random.default_rng([seed, 0x6D656469])
         self.values = np.empty(0, dtype=np.float64)
         self.keys = np.empty(0, dtype=np.float64)
@@ -175,6 +176,7 @@ class _NumericStats:
         if nb == 0:
             return
         self._sample(observed)
+        self.low, self.high = min(self.low, float(observed.min())), max(self.high, float(observed.max()))
         peak = float(np.abs(observed).max())
         if peak > 2.0**500 and peak > self.scale:
             scale = 2.0 ** min(math.ceil(math.log2(peak)), 1023)
@@ -208,7 +210,7 @@ class _NumericStats:
     def column(self) -> NumericColumn:
         return NumericColumn(name=self.name, mean=self.mean * self.scale,
                              std=math.sqrt(self.m2 / self.n) * self.scale, median=float(np.median(self.values)),
-                             missing_indicator=self.missing > 0)
+                             missing_indicator=self.missing > 0, minimum=self.low, maximum=self.high)
 
 
 class _CategoryStats:
@@ -240,8 +242,8 @@ class _CategoryStats:
 
     def result(self, source: str) -> CategoryCounts:
         if self.pruned_by:
-            return CategoryCounts(self.name, self.counts, max(self.levels_lower_bound, len(self.counts)))
-        return CategoryCounts(self.name, self.counts)
+            return CategoryCounts(self.name, self.counts, max(self.levels_lower_bound, len(self.counts)), self.rows)
+        return CategoryCounts(self.name, self.counts, rows=self.rows)
 
     def refuse_numbers_with_typos(self, max_categories: int, source: str) -> None:
         """As `TablePreprocessor.fit`: a many-valued text column of numbers with a few typos is refused."""

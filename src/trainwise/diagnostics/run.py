@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainwise.diagnostics import classification, curves, gradients, logged
+from trainwise.diagnostics import classification, curves, drift, gradients, logged
 from trainwise.diagnostics import data as data_checks
 from trainwise.diagnostics.findings import Finding
 from trainwise.diagnostics.series import chance_loss
@@ -34,7 +34,8 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
 
     ``history``: the per-epoch records (keys may be missing or ``None``), or a path that
     :func:`trainwise.logs.read_log` accepts. ``metrics``: the final validation metrics dict.
-    ``data``: the data facts (``class_counts``, ``labels``, ``leakage``, ``n_train``, ``n_val``).
+    ``data``: the data facts (``class_counts``, ``labels``, ``leakage``, ``n_train``, ``n_val``; ``check``:
+    new data checked against the training data, see :mod:`~trainwise.diagnostics.drift`).
     The class counts and the number of classes give the chance-level losses that ``no_progress`` and
     ``lr_too_high`` compare against. ``restored_epoch``: the epoch whose weights the run ended with when
     the loop restored the best ones; overfitting that those weights predate is reported as info.
@@ -74,6 +75,8 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
         findings += classification.class_imbalance_from_metrics(metrics)
     if data:
         findings += data_checks.data_leakage(data)
+    if data.get("check"):
+        findings += drift.unseen_categories(data["check"]) + drift.feature_drift(data["check"])
     if not metrics and history:
         findings += logged.no_validation(history, ignored)
 
