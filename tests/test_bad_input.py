@@ -504,8 +504,12 @@ X, Y = blobs()
 
 
 class ThreeD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
     def forward(self, x):
-        return x[:, :, None]
+        return x[:, :, None] * self.scale
 
 
 def _nan_in(x, rows):

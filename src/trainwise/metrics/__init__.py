@@ -1,6 +1,7 @@
 """Metrics: a functional core of pure tensor functions, and one streaming accumulator built on it.
 
-Rows of a confusion matrix are true classes, columns predictions; zero division gives 0.
+Rows of a confusion matrix are true classes, columns predictions; zero division gives 0. Multi-label
+tasks (``[N, L]`` targets of 0/1) have their own counts in :mod:`trainwise.metrics.multilabel`.
 """
 
 from trainwise.metrics.accumulator import MetricAccumulator
@@ -26,9 +27,17 @@ from trainwise.metrics.functional import (
     recall,
     support,
 )
+from trainwise.metrics.multilabel import (
+    MultiLabelAccumulator,
+    hamming_loss,
+    label_scores,
+    multilabel_confusion_matrix,
+    subset_accuracy,
+)
 
 __all__ = [
     "MetricAccumulator",
+    "MultiLabelAccumulator",
     "ScoreHistogram",
     "ThresholdChoice",
     "accuracy",
@@ -39,11 +48,15 @@ __all__ = [
     "default_edges",
     "f1",
     "fbeta",
+    "hamming_loss",
+    "label_scores",
+    "multilabel_confusion_matrix",
     "precision",
     "precision_recall_curve",
     "recall",
     "roc_auc",
     "roc_curve",
+    "subset_accuracy",
     "support",
     "threshold_for_precision",
     "threshold_for_recall",
