@@ -154,7 +154,7 @@ def demo(args: Namespace) -> int:
                                 (data.X_train, data.y_train), (data.X_val, data.y_val),
                                 optimizers={"sgd": {}, "adam": {}}, epochs=args.epochs, batch_size=256,
                                 labels=data.labels, positive=data.positive, data_info=data.describe(),
-                                callbacks=_progress(args))
+                                callbacks=_progress(args), progress=False)
     comparison = result.summary()
     winner = result.winner or "adam"
     summary = comparison["runs"][winner]

@@ -182,9 +182,10 @@ def infer_task(out: torch.Tensor, targets: torch.Tensor | None = None, *, labels
     multilabel = targets is not None and targets.dim() == 2 and targets.shape[1] > 1
     if multilabel:
         if out.dim() != 2 or out.shape[1] != targets.shape[1]:
-            raise InputError(f"the targets have shape {tuple(targets.shape)} (multi-label: one 0/1 column per "
-                             f"label) but the model returned {tuple(out.shape)}; return [N, {targets.shape[1]}] "
-                             "logits, one per label (or pass one class index per row, shape [N]).")
+            shape = "[N, " + ", ".join(str(d) for d in out.shape[1:]) + "]" if out.dim() else "a scalar"
+            raise InputError(f"the targets are [N, {targets.shape[1]}] (multi-label: one 0/1 column per label) but "
+                             f"the model returned {shape}; return [N, {targets.shape[1]}] logits, one per label (or "
+                             "pass one class index per row, shape [N]).")
         num_classes, single = out.shape[1], False
     elif out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1):
         num_classes, single = 2, True
