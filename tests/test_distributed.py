@@ -35,7 +35,7 @@ def no_time(history):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    torchrun(WORKER, out, 3)
+    torchrun(WORKER, out, 3, "multilabel")
     return out
 
 
@@ -61,6 +61,21 @@ def test_synced_metrics_equal_a_single_process_evaluation_of_the_same_weights(tw
         assert synced[key] == single[key], key
     assert synced["loss"] == pytest.approx(single["loss"], rel=1e-6)
     assert [r["epoch"] for r in runs[0]["history"]] == [1, 2, 3]
+
+
+def test_multilabel_metrics_synced_exactly_equal_a_single_process_evaluation(two_ranks):
+    runs = [json.loads((two_ranks / f"ml-{r}.json").read_text()) for r in (0, 1)]
+    assert runs[0] == runs[1]
+    model = dist_worker.tag_model()
+    model.load_state_dict(load_file(two_ranks / "ml-weights-0.safetensors"))
+    _, val = dist_worker.tags()
+    single = tw.Trainer(batch_size=32).evaluate(model, val)
+    synced = runs[0]["metrics"]
+    assert synced["num_samples"] == single["num_samples"] == 101
+    for key in ("confusion_matrices", "accuracy", "hamming_loss", "macro", "micro", "per_label"):
+        assert synced[key] == single[key], key
+    assert synced["loss"] == pytest.approx(single["loss"], rel=1e-6)
+    assert set(runs[0]["thresholds"]["per_label"]) == {"0", "1", "2"}
 
 
 def test_resume_under_torchrun(two_ranks, tmp_path):
