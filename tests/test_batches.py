@@ -326,3 +326,12 @@ def test_split_batch_and_to_device_read_the_contract():
     moved = to_device({"a": [x, (x, {"b": y})], "n": Pair(x, 3), "s": "text"}, torch.device("cpu"))
     assert isinstance(moved["n"], Pair) and moved["n"].b == 3 and moved["s"] == "text"
     assert moved["a"][1][1]["b"] is y
+
+
+def test_float_class_targets_from_a_dataset_with_the_default_loss_are_one_line():
+    X, y = blobs(n=40)
+    rows = ListData([(X[i], float(y[i])) for i in range(40)])
+    with pytest.raises(InputError) as info:
+        tw.Trainer(epochs=1).fit(Wrapped("tensor"), rows)
+    assert "default loss (cross-entropy)" in str(info.value) and "targets [2] float" in str(info.value)
+    assert "[N] int64" in str(info.value)

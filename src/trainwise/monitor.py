@@ -118,10 +118,17 @@ class Monitor:
             self._accs = {scored: MetricAccumulator(task.num_classes, device=device,
                                                     binary_scores=scored and task.binary) for scored in (True, False)}
 
-    def _lazy_start(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        """A hand-written loop's first step: the task from its outputs (their graph, when they have one)."""
-        self.start(infer_task(outputs, targets, labels=self.labels, positive=self.positive, rule=self.rule,
-                              probabilities=self.probabilities), outputs.device)
+    def _read(self, outputs: Any, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A step's output tensor (see `trainwise.task.model_output`) and targets (``[N, 1]`` read as ``[N]``);
+        a hand-written loop's first step also fixes the task, from the outputs' graph when they have one."""
+        if not isinstance(outputs, torch.Tensor):
+            outputs = model_output(outputs)
+        if targets.dim() == 2 and targets.shape[1] == 1:
+            targets = targets.reshape(-1)
+        if self.task is None:
+            self.start(infer_task(outputs, targets, labels=self.labels, positive=self.positive, rule=self.rule,
+                                  probabilities=self.probabilities), outputs.device)
+        return outputs, targets
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -140,14 +147,10 @@ class Monitor:
         """One training step: its mean loss (the tensor ``backward`` ran on), outputs and targets. No host
         sync. ``grads``: the Trainer hands the step's gradients (or their norms); else the ``model``'s
         gradients are measured now, when one was given."""
-        if not isinstance(outputs, torch.Tensor):
-            outputs = model_output(outputs)
-        if targets.dim() == 2 and targets.shape[1] == 1:
-            targets = targets.reshape(-1)
-        if self.task is None:
-            self._lazy_start(outputs, targets)
-            if self.loss_fn is None:
-                self.loss_input = loss_input(loss)
+        first = self.task is None
+        outputs, targets = self._read(outputs, targets)
+        if first and self.loss_fn is None:
+            self.loss_input = loss_input(loss)
         if self._sums is None:
             self.new_epoch_sums()
         if grads is None:
@@ -160,12 +163,7 @@ class Monitor:
         """One validation batch: ``loss`` its mean loss, or None for the task's per-sample loss (the same
         loss the Trainer measures; with ``sample_weight``, each sample's loss times its weight). No host
         sync."""
-        if not isinstance(outputs, torch.Tensor):
-            outputs = model_output(outputs)
-        if targets.dim() == 2 and targets.shape[1] == 1:
-            targets = targets.reshape(-1)
-        if self.task is None:
-            self._lazy_start(outputs, targets)
+        outputs, targets = self._read(outputs, targets)
         if self._acc is None:
             self.begin_validation(self.keep_scores)
         if loss is not None:

@@ -396,9 +396,13 @@ def check_loss(found: Probe, terms: LossTerms) -> str | None:
     try:
         raw = loss_fn(*terms.adapt(out, y)) if loss_fn is not None else terms(out, y)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        if loss_fn is None:
+        if isinstance(exc, InputError):
             raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if loss_fn is None:
+            raise InputError(f"the {task_loss_name(found.task)} cannot take outputs {_shape(out)} and targets "
+                             f"{_shape(y)} ({reason}); targets are one class index per row ([N] int64) for C "
+                             "outputs, 0/1 per row for one output, 0/1 per label ([N, L]) for multi-label.") from None
         shown = terms.adapt(out.detach(), y)
         raise InputError(f"loss_fn failed on outputs {_shape(shown[0])} and targets {_shape(shown[1])} "
                          f"({reason}); {LOSS_CONTRACT}: write loss_fn for those shapes.") from None
@@ -410,6 +414,13 @@ def check_loss(found: Probe, terms: LossTerms) -> str | None:
         raise InputError("the batches carry sample weights but loss_fn returns one number per batch; return "
                          "one loss per sample (reduction='none') so each can be weighted.")
     return loss_input(raw)
+
+
+def task_loss_name(task: Task) -> str:
+    """The default loss of a task, in words."""
+    if task.multilabel:
+        return "default loss (binary cross-entropy with logits per label)"
+    return "default loss (binary cross-entropy with logits)" if task.single_logit else "default loss (cross-entropy)"
 
 
 def _shape(t: torch.Tensor) -> str:

@@ -46,7 +46,7 @@ def multilabel(out: Path) -> None:
     run = tw.Trainer(epochs=2, batch_size=32, seed=1, device="cpu").fit(net, train, val)
     rank = distributed.current().rank
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / f"ml-weights-{rank}.safetensors"))
-    (out / f"ml-{rank}.json").write_text(json.dumps({"metrics": run.metrics, "thresholds": run.thresholds}))
+    (out / f"ml-run-{rank}.json").write_text(json.dumps({"metrics": run.metrics, "thresholds": run.thresholds}))
 
 
 def main(out: Path, epochs: int, resume: bool) -> None:
