@@ -335,3 +335,19 @@ def test_float_class_targets_from_a_dataset_with_the_default_loss_are_one_line()
         tw.Trainer(epochs=1).fit(Wrapped("tensor"), rows)
     assert "default loss (cross-entropy)" in str(info.value) and "targets [2] float" in str(info.value)
     assert "[N] int64" in str(info.value)
+
+
+def test_evaluating_a_frozen_model_judges_its_outputs_on_the_whole_first_batch():
+    """No graph to read the final activation from: the values of a whole batch decide, not two rows."""
+    X, y = blobs()
+    net = nn.Sequential(nn.Linear(6, 1))
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].weight[0, 0] = 0.05
+        net[0].bias.fill_(0.5)
+    net.requires_grad_(False)
+    X[0, 0] = X[1, 0] = 0.0                    # the first two rows' logits are 0.5: they alone look like probabilities
+    X[2, 0] = 100.0                            # a later row's logit is 5.5
+    metrics = tw.Trainer(val_batch_size=300).evaluate(net, (X, y))
+    with torch.no_grad():
+        assert metrics["tp"] + metrics["fp"] == int((net(X) >= 0).sum())      # thresholded as logits, at 0

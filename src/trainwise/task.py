@@ -252,14 +252,15 @@ def probe_task(model: nn.Module, train: Any, val: Any = None, *, labels: Sequenc
 
 def _probe(model: nn.Module, batches: Any, name: str, *,
            graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """The model's output on the first batch (two rows of it when the inputs are one tensor); a model that
-    cannot take the data is bad input."""
+    """The model's output on the first batch (two rows of it when the inputs are one tensor and the output
+    will have a graph; without one, the values decide logits or probabilities, on the whole batch); a model
+    that cannot take the data is bad input."""
     batch = next(iter(batches.epoch(0)), None)
     if batch is None:
         raise InputError(f"{name}: the data yielded no batches; pass at least one sample.")
     inputs, targets = batch[0], batch[1]
     weights = batch[2] if len(batch) > 2 else None
-    if isinstance(inputs, torch.Tensor):
+    if isinstance(inputs, torch.Tensor) and (not graph or any(p.requires_grad for p in model.parameters())):
         inputs, targets = inputs[:2], targets[:2]
         weights = None if weights is None else weights[:2]
     try:
