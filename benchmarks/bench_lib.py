@@ -146,7 +146,7 @@ def trainwise_fit(data: Data, epochs: int, *, batch_size: int = BATCH_SIZE, seed
     import trainwise as tw
 
     trainer = tw.Trainer(optimizer="adam", lr=LR, epochs=epochs, batch_size=batch_size,
-                         val_batch_size=VAL_BATCH_SIZE, seed=seed, device=device, **settings)
+                         val_batch_size=VAL_BATCH_SIZE, seed=seed, device=device, progress=False, **settings)
     return trainer.fit(model, (data.X_train, data.y_train), (data.X_val, data.y_val))
 
 

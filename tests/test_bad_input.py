@@ -511,8 +511,21 @@ X, Y = blobs()
 
 
 class ThreeD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
     def forward(self, x):
-        return x[:, :, None]
+        return x[:, :, None] * self.scale
+
+
+class IntegerOutputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(x).argmax(dim=1, keepdim=True)
 
 
 def _nan_in(x, rows):
@@ -574,6 +587,20 @@ API_CASES = [
      ("same columns",), None),
     ("checkpoint_dir below a file", lambda: fit((X, Y), checkpoint_dir=__file__ + "/run"), ("Not a directory",),
      ("choose another",), None),
+    # issue 13: misuse that escaped as raw exceptions, or was accepted
+    ("a model without parameters", lambda: fit((X, Y), net=nn.Sequential(nn.ReLU())), ("no parameters",),
+     ("nn.Linear",), None),
+    ("a model with every parameter frozen", lambda: fit((X, Y), net=model().requires_grad_(False)),
+     ("all 4 parameter tensors", "frozen"), ("requires_grad_(True)",), None),
+    ("integer outputs", lambda: fit((X, Y), net=IntegerOutputs()), ("torch.int64 outputs",), ("float scores",), None),
+    ("a label of 2**40", lambda: fit((X, Y * 2**40)), ("label 1099511627776",), ("0..1",), None),
+    ("a model on the meta device", lambda: fit((X, Y), net=model().to("meta")), ("meta device",),
+     ("to_empty",), None),
+    ("negative class weights", lambda: tw.Trainer(class_weights=[-1, 1]), ("-1.0",), (">= 0",), None),
+    ("NaN class weights", lambda: tw.Trainer(class_weights=[float("nan"), 1]), ("nan",), ("finite",), None),
+    ("compare: a run name that leaves checkpoint_dir",
+     lambda: tw.compare(model, (X, Y), (X, Y), optimizers={"../../x": {"optimizer": "sgd"}},
+                        checkpoint_dir="/tmp/tw-never-written"), ("'../../x'",), ("letters, digits",), None),
 ]
 
 

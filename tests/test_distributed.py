@@ -35,7 +35,7 @@ def no_time(history):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    torchrun(WORKER, out, 3)
+    torchrun(WORKER, out, 3, "multilabel")
     return out
 
 
@@ -45,15 +45,20 @@ def test_weights_stay_identical_across_ranks(two_ranks):
         assert torch.equal(w0[name], w1[name]), name
 
 
+def synced_and_single(folder, prefix, make_model, data):
+    """Each rank's saved run, and a single-process evaluation of rank 0's final weights on the same data."""
+    runs = [json.loads((folder / f"{prefix}run-{r}.json").read_text()) for r in (0, 1)]
+    model = make_model()
+    model.load_state_dict(load_file(folder / f"{prefix}weights-0.safetensors"))
+    _, val = data()
+    return runs, tw.Trainer(batch_size=32).evaluate(model, val)
+
+
 def test_synced_metrics_equal_a_single_process_evaluation_of_the_same_weights(two_ranks):
     """Every one of the 101 validation rows counted exactly once: no padding duplicates."""
-    runs = [json.loads((two_ranks / f"run-{r}.json").read_text()) for r in (0, 1)]
+    runs, single = synced_and_single(two_ranks, "", dist_worker.model, dist_worker.data)
     assert runs[0]["world"] == 2
     assert runs[0]["metrics"] == runs[1]["metrics"]
-    model = dist_worker.model()
-    model.load_state_dict(load_file(two_ranks / "weights-0.safetensors"))
-    _, val = dist_worker.data()
-    single = tw.Trainer(batch_size=32).evaluate(model, val)
     synced = runs[0]["metrics"]
     assert synced["num_samples"] == single["num_samples"] == 101
     assert synced["confusion_matrix"] == single["confusion_matrix"]
@@ -61,6 +66,17 @@ def test_synced_metrics_equal_a_single_process_evaluation_of_the_same_weights(tw
         assert synced[key] == single[key], key
     assert synced["loss"] == pytest.approx(single["loss"], rel=1e-6)
     assert [r["epoch"] for r in runs[0]["history"]] == [1, 2, 3]
+
+
+def test_multilabel_metrics_synced_exactly_equal_a_single_process_evaluation(two_ranks):
+    runs, single = synced_and_single(two_ranks, "ml-", dist_worker.tag_model, dist_worker.tags)
+    assert runs[0] == runs[1]
+    synced = runs[0]["metrics"]
+    assert synced["num_samples"] == single["num_samples"] == 101
+    for key in ("confusion_matrices", "accuracy", "hamming_loss", "macro", "micro", "per_label"):
+        assert synced[key] == single[key], key
+    assert synced["loss"] == pytest.approx(single["loss"], rel=1e-6)
+    assert set(runs[0]["thresholds"]["per_label"]) == {"0", "1", "2"}
 
 
 def test_resume_under_torchrun(two_ranks, tmp_path):

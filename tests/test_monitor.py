@@ -142,3 +142,101 @@ def test_a_trainer_fit_without_validation_data_is_not_a_bare_good():
     run = tw.Trainer(epochs=2, batch_size=64, device="cpu").fit(make_model(), (X, y))
     assert run.verdict != "good"
     assert "no_validation" in {f.code for f in run.findings}
+
+
+def test_the_scores_orientation_is_the_positive_class_given_never_a_silent_flip():
+    from sklearn.metrics import roc_auc_score
+
+    X, y = blobs(n=600, minority=0.2, seed=2)
+    model = make_model()
+    for positive in (1, 0):
+        mon = tw.Monitor(labels=["ok", "fraud"], positive=positive)
+        out = model(X[:400])
+        mon.train_step(F.cross_entropy(out, y[:400]), out, y[:400])
+        with torch.no_grad():
+            val_out = model(X[400:])
+            mon.val_step(None, val_out, y[400:])
+        mon.end_epoch()
+        run = mon.finish()
+        p = torch.softmax(val_out, dim=1)[:, positive]
+        assert run.metrics["positive_label"] == ["ok", "fraud"][positive]
+        assert run.metrics["roc_auc"] == pytest.approx(roc_auc_score((y[400:] == positive).numpy(), p.numpy()),
+                                                       abs=1e-3)
+    with pytest.raises(ValueError, match="0 or 1"):
+        tw.Monitor(positive=2)
+
+
+def test_a_hand_written_loop_over_dict_batches_and_dict_outputs_gets_the_trainers_run():
+    """The Monitor against the Trainer on the same model and the same (dict) batches of a DataLoader."""
+    from torch.utils.data import DataLoader
+
+    class DictModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = make_model()
+
+        def forward(self, features, scale):
+            return {"logits": self.net(features * scale[:, None])}
+
+    X, y = blobs(n=320)
+    rows = [{"features": X[i], "scale": torch.tensor(1.0), "labels": y[i]} for i in range(320)]
+    train, val = DataLoader(rows[:240], batch_size=48), DataLoader(rows[240:], batch_size=80)
+    by_trainer = tw.Trainer(optimizer="adam", lr=1e-2, epochs=3, seed=0, device="cpu").fit(DictModel(), train, val)
+
+    model = DictModel()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    mon = tw.Monitor(model=model)
+    for _ in range(3):
+        model.train()
+        for batch in train:
+            labels = batch.pop("labels")
+            opt.zero_grad(set_to_none=True)
+            out = model(**batch)
+            loss = F.cross_entropy(out["logits"], labels)
+            loss.backward()
+            mon.train_step(loss, out, labels)                 # the dict output as the model gave it
+            opt.step()
+        model.eval()
+        with torch.inference_mode():
+            for batch in val:
+                labels = batch.pop("labels")
+                mon.val_step(None, model(**batch), labels)
+        mon.end_epoch(lr=1e-2)
+    by_hand = mon.finish()
+    for mine, theirs in zip(by_hand.history, by_trainer.history, strict=True):
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1"):
+            assert mine[key] == theirs[key], key
+    assert by_hand.metrics == by_trainer.metrics
+
+
+def test_the_readme_hand_written_loop_runs():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A hand-written loop", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    assert 12 <= len(code.strip().splitlines()) <= 30
+    namespace: dict = {}
+    torch.manual_seed(0)
+    exec(compile(code, "README.md", "exec"), namespace)
+    run = namespace["run"]
+    assert run.verdict in ("good", "warning", "bad") and len(run.history) == 5
+    assert run.metrics["accuracy"] > 0.9
+
+
+def test_progress_is_on_by_default_on_a_terminal_and_off_with_progress_false(monkeypatch):
+    from trainwise import loop
+    from trainwise.report.progress import RichProgress
+
+    X, y = blobs(n=64)
+    monkeypatch.setattr(loop, "_is_terminal", lambda stream: True)
+    shown = tw.Trainer(epochs=1, batch_size=64)
+    shown.fit(make_model(), (X, y))
+    assert [type(c) for c in shown._running] == [RichProgress]
+    quiet = tw.Trainer(epochs=1, batch_size=64, progress=False)
+    quiet.fit(make_model(), (X, y))
+    assert quiet._running == []
+    monkeypatch.setattr(loop, "_is_terminal", lambda stream: False)
+    plain = tw.Trainer(epochs=1, batch_size=64)
+    plain.fit(make_model(), (X, y))
+    assert plain._running == []

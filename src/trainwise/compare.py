@@ -96,7 +96,7 @@ def compare(make_model: Callable[[], nn.Module] | nn.Module, train: Any, val: An
             lrs: Sequence[float] | Mapping[str, Sequence[float]] | None = None, seed: int = 0,
             batch_size: int = 256, callbacks: Sequence[Callback] = (), labels: Sequence[str] | None = None,
             positive: int | None = None, data_info: dict | None = None, loss_fn: Any = None,
-            **trainer_settings: Any) -> Comparison:
+            progress: bool | None = None, **trainer_settings: Any) -> Comparison:
     """Train one run per optimizer (and per LR in ``lrs``) from the same start; see the module docstring.
 
     ``make_model`` builds a fresh model (it is called under ``torch.manual_seed(seed)`` for the template,
@@ -117,6 +117,8 @@ def compare(make_model: Callable[[], nn.Module] | nn.Module, train: Any, val: An
         raise InputError("compare() needs validation data: the runs are compared on validation loss.")
     plan = plan_runs(optimizers, lrs)
     checkpoints = trainer_settings.pop("checkpoint_dir", None)
+    if checkpoints is not None:
+        check_folder_names(plan)
     configs = {name: TrainConfig(optimizer=opt, lr=settings.get("lr"),
                                  optimizer_options={k: v for k, v in settings.items() if k != "lr"},
                                  epochs=epochs, batch_size=batch_size, seed=seed, **trainer_settings,
@@ -135,7 +137,8 @@ def compare(make_model: Callable[[], nn.Module] | nn.Module, train: Any, val: An
         model = copy.deepcopy(template) if isinstance(make_model, nn.Module) else make_model()
         model.load_state_dict(initial)
         start_weights[name] = weights_sha256(model)
-        trainer = Trainer(config=config, callbacks=callbacks, labels=labels, positive=positive, loss_fn=loss_fn)
+        trainer = Trainer(config=config, callbacks=callbacks, labels=labels, positive=positive, loss_fn=loss_fn,
+                          progress=progress)
         start_loss[name] = initial_val_loss(trainer, model, train, val)
         runs[name] = trainer.fit(model, train, val, data_info=data_info)
 
@@ -146,6 +149,16 @@ def compare(make_model: Callable[[], nn.Module] | nn.Module, train: Any, val: An
                       settings={"epochs": epochs, "batch_size": batch_size, "seed": seed,
                                 "optimizers": {name: configs[name].to_dict()["optimizer_settings"]
                                                for name in configs}})
+
+
+def check_folder_names(names: Any) -> None:
+    """Run names become folders under ``checkpoint_dir``: each must be a plain file name (no path
+    separator, no leading dot, nothing unprintable), so no run writes outside it."""
+    for name in names:
+        text = str(name)
+        if not text or text.startswith(".") or any(c in text for c in "/\\:") or not text.isprintable():
+            raise InputError(f"run name {text!r} cannot be a folder under checkpoint_dir; name runs with letters, "
+                             "digits, '-', '_' or '@' (e.g. 'sgd', 'adam@0.01').")
 
 
 def plan_runs(optimizers: Mapping[str, Mapping[str, Any] | None] | None,

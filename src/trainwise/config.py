@@ -12,6 +12,7 @@ from trainwise.decision import ThresholdRule, parse_threshold
 from trainwise.errors import InputError
 from trainwise.optim import OPTIMIZERS, SCHEDULES, optimizer_settings
 from trainwise.policy import check_seed, eval_batch_size
+from trainwise.task import check_class_weights
 
 
 @dataclass
@@ -68,6 +69,7 @@ class TrainConfig:
         if isinstance(self.class_weights, str) and self.class_weights != "balanced":
             raise InputError(f"Expected `class_weights` to be 'balanced' or a list of numbers, "
                              f"but got {self.class_weights!r}.")
+        check_class_weights(self.class_weights)
         if self.threshold is not None:
             self.threshold = parse_threshold(self.threshold)
         for name in ("target_recall", "target_precision"):

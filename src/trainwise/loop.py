@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,16 @@ from trainwise.errors import InputError
 from trainwise.monitor import VAL_KEYS, Monitor
 from trainwise.optim import build_optimizer, build_scheduler
 from trainwise.run import Run, data_facts, environment
-from trainwise.task import Task, batch_mean, loss_terms, probe_task
+from trainwise.task import (
+    Task,
+    batch_mean,
+    check_loss,
+    check_trainable,
+    forward,
+    loss_terms,
+    probe,
+    weighted_mean,
+)
 from trainwise.tracking import Best
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,7 @@ class _Fit:
     schedule_every: str | None
     state: TrainState
     step_loss: Any                 # (outputs, targets) -> the batch's mean loss
+    terms: Any                     # (outputs, targets) -> per-sample losses (weighted batches)
     forward: Any                   # the training forward (DDP and/or compiled)
     evaluate: Any                  # the evaluation forward (compiled or the model)
     autocast: Any
@@ -89,18 +100,39 @@ class Trainer:
     >>> trainer = Trainer(optimizer="adam", lr=1e-3, epochs=20, batch_size=256, seed=0)
     >>> run = trainer.fit(model, (X_train, y_train), (X_val, y_val))   # doctest: +SKIP
 
-    ``train``/``val`` are (X, y) tensors or arrays, a ``Dataset`` or a ``DataLoader``. Binary models may
-    output one logit per row (``[N]`` or ``[N, 1]``) or two; multiclass models output C logits.
+    ``train``/``val`` are (X, y) tensors or arrays, a ``Dataset`` or a ``DataLoader``; a Dataset or
+    DataLoader may yield ``(inputs, targets)``, ``(inputs, targets, sample_weight)`` or a dict with the
+    targets under ``labels`` (see `trainwise.batching`). Binary models may output one score per row
+    (``[N]`` or ``[N, 1]``) or two; multiclass models C; multi-label models (``[N, L]`` 0/1 targets) L.
+    Outputs may be logits or probabilities (a final sigmoid or softmax; see `trainwise.task`).
+
+    ``loss_fn`` receives, for one-output models, ``(outputs [N] float, targets [N] float)``; for C
+    outputs ``(logits [N, C], targets [N] long)``; multi-label ``(logits [N, L], targets [N, L] float)``,
+    and returns the batch mean or one loss per sample. ``batch``: a function mapping each raw batch of a
+    Dataset or DataLoader to ``(inputs, targets)`` (or with ``sample_weight``). ``collate_fn``,
+    ``num_workers``, ``pin_memory``: for the DataLoader built from a Dataset. ``progress``: a live
+    progress display on stderr; None (the default) shows it when stderr is a terminal.
     """
 
     def __init__(self, *, callbacks: Sequence[Callback] = (), loss_fn: Any = None,
                  labels: Sequence[str] | None = None, positive: int | None = None,
+                 batch: Callable[[Any], Any] | None = None, collate_fn: Callable | None = None,
+                 num_workers: int = 0, pin_memory: bool | None = None, progress: bool | None = None,
                  config: TrainConfig | None = None, **settings: Any) -> None:
         self.config = config if config is not None else TrainConfig(**settings)
         self.callbacks = list(callbacks)
         self.loss_fn = loss_fn
         self.labels = [str(label) for label in labels] if labels is not None else None
         self.positive = positive
+        if batch is not None and not callable(batch):
+            raise InputError(f"Expected `batch` to be a function mapping a batch to (inputs, targets), but got "
+                             f"{batch!r}.")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise InputError(f"Expected `num_workers` to be an int >= 0, but got {num_workers!r}.")
+        self.loader_options = {"hook": batch, "collate_fn": collate_fn, "num_workers": num_workers,
+                               "pin_memory": pin_memory}
+        self.progress = progress
+        self._running: list[Callback] = self.callbacks
 
     # ------------------------------------------------------------------ fit
     def fit(self, model: nn.Module, train: Any, val: Any = None, *, data_info: dict | None = None,
@@ -108,6 +140,7 @@ class Trainer:
         """Train ``model``; with ``resume`` (True: the config's checkpoint_dir, or a folder) continue from
         the last complete checkpoint and end exactly as a run never interrupted would have."""
         fit = self._set_up(model, train, val)
+        self._running = self.callbacks + self._progress_display(fit.world)
         start = self._restore(fit, resume) if resume else 1
         state = fit.state
         self._call("on_fit_start", state)
@@ -126,19 +159,23 @@ class Trainer:
     def _set_up(self, model: nn.Module, train: Any, val: Any) -> _Fit:
         """Device, batches, task, loss, optimizer, schedule, monitor and checkpoint folder of one fit."""
         cfg = self.config
+        check_trainable(model)
         world = distributed.setup(cfg.device)   # a world of one unless started by torchrun
         device = resolve_device(world.device(cfg.device))
         torch.manual_seed(cfg.seed)          # dropout and any other randomness of the model
         model.to(device)
-        shard = {"rank": world.rank, "world_size": world.size}
+        shard = {"rank": world.rank, "world_size": world.size, **self.loader_options}
         train_batches = make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=device, name="train",
                                      **shard)
         val_batches = None if val is None else make_batches(val, cfg.eval_batch_size, shuffle=False, seed=cfg.seed,
                                                             device=device, name="val", **shard)
-        task = probe_task(model, train_batches, val_batches, labels=self.labels, positive=self.positive,
-                          rule=cfg.threshold_rule)
+        found = probe(model, train_batches, val_batches, labels=self.labels, positive=self.positive,
+                      rule=cfg.threshold_rule)
+        task = found.task
         terms = loss_terms(task, loss_fn=self.loss_fn, class_weights=cfg.class_weights, train=train_batches,
                            device=device)
+        loss_on = check_loss(found, terms)
+        del found                            # the probe's graph
         optimizer = build_optimizer(cfg.optimizer, model, cfg.resolved_optimizer(),
                                     no_decay_on_bias_and_norm=cfg.no_decay_on_bias_and_norm)
         scheduler, schedule_every = build_scheduler(cfg.schedule, optimizer, epochs=cfg.epochs,
@@ -149,6 +186,7 @@ class Trainer:
         # gradients may be held until the sums' next flush unless something can change them in place first
         may_change_grads = cfg.grad_clip is not None or not isinstance(cfg.optimizer, str) or world.distributed
         mon = self._monitor(task, device, model, terms, may_change_grads, world)
+        mon.loss_input = loss_on
         state.history = mon.history
         folder = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
         writer = folder if world.is_main else None       # rank 0 alone writes; every rank can read
@@ -159,7 +197,8 @@ class Trainer:
                                                       else None) if world.distributed else model
         return _Fit(model=model, device=device, world=world, train=train_batches, val=val_batches, task=task,
                     mon=mon, optimizer=optimizer, scheduler=scheduler, schedule_every=schedule_every, state=state,
-                    step_loss=batch_mean(terms), forward=torch.compile(trained) if cfg.compile else trained,
+                    step_loss=batch_mean(terms), terms=terms,
+                    forward=torch.compile(trained) if cfg.compile else trained,
                     evaluate=torch.compile(model) if cfg.compile else model,
                     autocast=_autocast(device, cfg.precision), folder=folder, writer=writer,
                     may_change_grads=may_change_grads)
@@ -192,11 +231,12 @@ class Trainer:
         fit.model.train()
         params = mon.params
         state.train_loss_sum, state.train_sums = sums.loss, sums
-        for xb, yb in fit.train.epoch(epoch, start_batch=state.batch):
+        for batch in fit.train.epoch(epoch, start_batch=state.batch):
+            xb, yb = batch[0], batch[1]      # inputs (a tensor, tuple or dict), targets[, sample weights]
             fit.optimizer.zero_grad(set_to_none=True)
             with fit.autocast:
-                out = fit.forward(xb)
-                loss = fit.step_loss(out, yb)
+                out = forward(fit.forward, xb)
+                loss = fit.step_loss(out, yb) if len(batch) == 2 else weighted_mean(fit.terms, out, yb, batch[2])
             loss.backward()
             grads = [_grad(p) for p in params]
             if not sums.defer_norms:         # measured now, before clipping or anything else changes them
@@ -292,7 +332,8 @@ class Trainer:
                 fit.task.threshold = applied["threshold"]       # chosen on validation: measure there
                 self._measure(fit, scored=True)
         data = data_facts(fit.task, n_train=_total(fit.train), n_val=_total(fit.val) if fit.val is not None else 0,
-                          class_counts=_class_counts(fit.task.num_classes, fit.train, fit.val), extra=data_info)
+                          class_counts=_class_counts(fit.task.num_classes, fit.train, fit.val), extra=data_info,
+                          loss=mon.loss_input)
         device = next(iter(fit.model.parameters()), torch.empty(0)).device
         return mon.finish(thresholds=thresholds, data=data, config=self.config.to_dict(), model=fit.model,
                           stop_reason=fit.state.stop_reason, restored_epoch=restored,
@@ -356,23 +397,39 @@ class Trainer:
         """Metrics of one pass over ``data`` (the model is left in eval mode). With ``train``, balanced
         class weights are counted on it, as ``fit`` counts them, so the loss is the one ``fit`` reports."""
         cfg = self.config
+        check_trainable(model, training=False)
         device = resolve_device(cfg.device)
         model.to(device)
-        batches = make_batches(data, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, device=device, name="data")
+        options = self.loader_options
+        batches = make_batches(data, cfg.eval_batch_size, shuffle=False, seed=cfg.seed, device=device, name="data",
+                               **options)
         train_batches = None if train is None else make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                                                                device=device, name="train")
-        task = probe_task(model, train_batches or batches, batches if train is not None else None,
-                          labels=self.labels, positive=self.positive, rule=cfg.threshold_rule)
+                                                                device=device, name="train", **options)
+        found = probe(model, train_batches or batches, batches if train is not None else None,
+                      labels=self.labels, positive=self.positive, rule=cfg.threshold_rule)
+        task = found.task
         terms = loss_terms(task, loss_fn=self.loss_fn, class_weights=cfg.class_weights, train=train_batches,
                            device=device)
+        check_loss(found, terms)
         mon = Monitor(task.labels, task.positive, loss_fn=self.loss_fn)
         mon.start(task, device, terms=terms)
-        return validation_pass(model, batches, mon, _autocast(device, cfg.precision), scored=task.binary)
+        return validation_pass(model, batches, mon, _autocast(device, cfg.precision),
+                               scored=task.binary or task.multilabel)
 
     # ------------------------------------------------------------------ helpers
     def _call(self, hook: str, state: TrainState, *args: Any) -> None:
-        for callback in self.callbacks:
+        for callback in self._running:
             getattr(callback, hook)(state, *args)
+
+    def _progress_display(self, world: distributed.World) -> list[Callback]:
+        """A `RichProgress` for this fit: with ``progress=True``, or by default when stderr is a terminal
+        (rank 0 only; not when a callback already shows progress)."""
+        from trainwise.callbacks import EpochLines
+        from trainwise.report.progress import RichProgress
+
+        wanted = self.progress if self.progress is not None else _is_terminal(sys.stderr)
+        shown = any(isinstance(c, (RichProgress, EpochLines)) for c in self.callbacks)
+        return [RichProgress()] if wanted and world.is_main and not shown else []
 
 
 def validation_pass(model: nn.Module, batches: Any, mon: Monitor, autocast: Any = None, *, scored: bool,
@@ -382,11 +439,18 @@ def validation_pass(model: nn.Module, batches: Any, mon: Monitor, autocast: Any 
     model.eval()
     mon.begin_validation(scored)
     with torch.inference_mode():
-        for xb, yb in batches.epoch(0):
+        for batch in batches.epoch(0):
             with autocast:
-                out = model(xb)
-            mon.val_step(None, out, yb)
+                out = forward(model, batch[0])
+            mon.val_step(None, out, batch[1], sample_weight=batch[2] if len(batch) > 2 else None)
     return mon.end_validation(diverged_ok=diverged_ok)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _prepare_folder(writer: Path | None) -> None:

@@ -50,7 +50,7 @@ from trainwise.batching import Batch, make_batches
 from trainwise.config import TrainConfig
 from trainwise.errors import InputError
 from trainwise.optim import OptimizerFactory, build_optimizer, optimizer_settings
-from trainwise.task import loss_terms, probe_task
+from trainwise.task import check_loss, check_trainable, forward, loss_terms, probe, weighted_mean
 
 METHODS = ("steepest", "valley", "minimum/10")
 
@@ -98,6 +98,7 @@ def lr_find(model: nn.Module, train: Any, *, optimizer: str | OptimizerFactory |
     train with: the best LR depends on it. The model stays on its device. Deterministic under ``seed``.
     """
     _check_settings(start_lr, end_lr, num_steps, smoothing, diverge_factor, method)
+    check_trainable(model)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     batches = make_batches(train, batch_size, shuffle=True, seed=seed, device=device, name="train")
     config = TrainConfig(batch_size=batch_size, seed=seed, class_weights=class_weights)   # validates them
@@ -105,9 +106,11 @@ def lr_find(model: nn.Module, train: Any, *, optimizer: str | OptimizerFactory |
     snapshot = _Snapshot(model, optimizer if isinstance(optimizer, torch.optim.Optimizer) else None)
     try:
         torch.manual_seed(seed)          # dropout during the sweep
-        task = probe_task(model, batches)
-        terms = loss_terms(task, loss_fn=loss_fn, class_weights=config.class_weights, train=batches,
+        found = probe(model, batches)
+        terms = loss_terms(found.task, loss_fn=loss_fn, class_weights=config.class_weights, train=batches,
                            device=device)
+        check_loss(found, terms)
+        del found
         opt = _optimizer(optimizer, model, optimizer_options, start_lr)
         lrs, losses, smoothed, stop_reason = _sweep(model, opt, batches, terms, start_lr=start_lr,
                                                     end_lr=end_lr, num_steps=num_steps, smoothing=smoothing,
@@ -137,12 +140,13 @@ def _sweep(model: nn.Module, opt: torch.optim.Optimizer, batches: Any, loss_term
     smoothed: list[float] = []
     avg, best = 0.0, math.inf
     model.train()
-    for step, (xb, yb) in enumerate(itertools.islice(_forever(batches), num_steps)):
+    for step, batch in enumerate(itertools.islice(_forever(batches), num_steps)):
         lr = start_lr * growth ** step
         for group, scale in zip(opt.param_groups, scales, strict=True):
             group["lr"] = lr * scale
         opt.zero_grad(set_to_none=True)
-        loss = loss_terms(model(xb), yb).mean()
+        out = forward(model, batch[0])
+        loss = loss_terms(out, batch[1]).mean() if len(batch) == 2 else weighted_mean(loss_terms, out, *batch[1:])
         loss.backward()
         opt.step()
         # .item() once per step: the sweep must stop at the step the loss diverges (num_steps syncs in all)

@@ -3,11 +3,15 @@
 The Trainer is a loop that feeds a Monitor; a hand-written loop feeds the same Monitor and gets the same
 `Run` (history, metrics, best epoch, findings, verdict, thresholds)::
 
-    mon = tw.Monitor()                               # the task is inferred from the first outputs
+    mon = tw.Monitor(model=model)                    # the task is inferred from the first outputs
     for epoch in range(epochs):
         model.train()
         for x, y in train_loader:
-            opt.zero_grad(); out = model(x); loss = loss_fn(out, y); loss.backward(); opt.step()
+            opt.zero_grad()
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
             mon.train_step(loss, out, y)             # no host sync
         model.eval()
         with torch.no_grad():
@@ -16,6 +20,10 @@ The Trainer is a loop that feeds a Monitor; a hand-written loop feeds the same M
         mon.end_epoch(lr=opt.param_groups[0]["lr"])  # one host read; returns the epoch's record
     run = mon.finish()
 
+``outputs`` may be anything a model returns (a tensor, a tuple, a dict with ``logits``, a Hugging Face
+output); targets ``[N]`` class indices (``[N, 1]`` is read as ``[N]``) or ``[N, L]`` 0/1 for multi-label.
+Whether the outputs are logits or probabilities is read from the first training outputs' autograd graph
+(see `trainwise.task`): pass ``out`` itself, not ``out.detach()``, or say it with ``probabilities=``.
 A step hands over references only (see `EpochSums`); the epoch's sums are read once, in `end_epoch`.
 Validation outputs are measured a fold at a time (up to ``EVAL_FOLD_ELEMENTS`` logits) rather than batch
 by batch: the per-batch metric work would cost more than a small model's forward pass.
@@ -32,9 +40,10 @@ import torch
 from trainwise import decision
 from trainwise.diagnostics import diagnose, verdict
 from trainwise.distributed import World
-from trainwise.metrics import MetricAccumulator
+from trainwise.errors import InputError
+from trainwise.metrics import MetricAccumulator, MultiLabelAccumulator
 from trainwise.run import Run, data_facts
-from trainwise.task import LossTerms, Task, infer_task, loss_terms, predict
+from trainwise.task import LossTerms, Task, infer_task, loss_input, loss_terms, model_output, predict
 from trainwise.tracking import Best, EpochSums
 
 VAL_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
@@ -44,9 +53,12 @@ EVAL_FOLD_ELEMENTS = 1 << 16     # validation logits measured together (256 kB i
 class Monitor:
     """Step sums, the metric accumulator, history records, best epoch, findings, verdict, thresholds.
 
-    ``labels``: class names in index order (default ``"0"``..``"C-1"``). ``positive``: the positive
-    class index of a binary task (default 1, see `trainwise.policy.positive_index`); scores are always
-    that class's probability, so a flipped orientation is a choice made here, never a silent guess.
+    ``labels``: class names in index order (default ``"0"``..``"C-1"``; label names in a multi-label
+    task). ``positive``: the positive class index of a binary task (default 1, see
+    `trainwise.policy.positive_index`); scores are always that class's probability, so a flipped
+    orientation is a choice made here, never a silent guess: with ``positive=0``, class 0's probability
+    is the score, its recall the reported recall. ``probabilities``: whether the outputs are already
+    probabilities (a final sigmoid or softmax); None reads it from the first outputs.
     ``model``: with it, the gradient norms of its parameters are recorded at each ``train_step`` (call it
     after ``backward``). ``threshold``: a fixed threshold or a rule (``best_f1``, ``recall=0.8``) resolved
     at ``finish``. ``monitor``/``min_delta``: how the best epoch is chosen.
@@ -56,9 +68,13 @@ class Monitor:
                  model: torch.nn.Module | None = None, loss_fn: Any = None,
                  threshold: float | str | decision.ThresholdRule | None = None,
                  target_recall: float | None = 0.8, target_precision: float | None = None,
-                 monitor: str = "val_loss", min_delta: float = 0.0) -> None:
+                 monitor: str = "val_loss", min_delta: float = 0.0, probabilities: bool | None = None) -> None:
         self.labels = [str(label) for label in labels] if labels is not None else None
+        if positive is not None and (isinstance(positive, bool) or positive not in (0, 1)):
+            raise InputError(f"Expected `positive` to be the positive class index, 0 or 1, but got {positive!r}.")
         self.positive = positive
+        self.probabilities = probabilities
+        self.loss_input: str | None = None         # what the loss is computed on: "logits", "probabilities"
         self.rule = decision.parse_threshold(threshold) if threshold is not None else None
         self.target_recall, self.target_precision = target_recall, target_precision
         self.loss_fn = loss_fn
@@ -95,13 +111,24 @@ class Monitor:
         self._eager_norms = eager_norms
         if world is not None:
             self.world = world
-        self._accs = {scored: MetricAccumulator(task.num_classes, device=device,
-                                                binary_scores=scored and task.binary) for scored in (True, False)}
+        if task.multilabel:
+            self._accs = {scored: MultiLabelAccumulator(task.num_classes, device=device, binary_scores=scored)
+                          for scored in (True, False)}
+        else:
+            self._accs = {scored: MetricAccumulator(task.num_classes, device=device,
+                                                    binary_scores=scored and task.binary) for scored in (True, False)}
 
-    def _lazy_start(self, outputs: torch.Tensor) -> None:
+    def _read(self, outputs: Any, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A step's output tensor (see `trainwise.task.model_output`) and targets (``[N, 1]`` read as ``[N]``);
+        a hand-written loop's first step also fixes the task, from the outputs' graph when they have one."""
+        if not isinstance(outputs, torch.Tensor):
+            outputs = model_output(outputs)
+        if targets.dim() == 2 and targets.shape[1] == 1:
+            targets = targets.reshape(-1)
         if self.task is None:
-            self.start(infer_task(outputs.detach(), labels=self.labels, positive=self.positive, rule=self.rule),
-                       outputs.device)
+            self.start(infer_task(outputs, targets, labels=self.labels, positive=self.positive, rule=self.rule,
+                                  probabilities=self.probabilities), outputs.device)
+        return outputs, targets
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -115,12 +142,15 @@ class Monitor:
         return self._sums
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor,
+    def train_step(self, loss: torch.Tensor, outputs: Any, targets: torch.Tensor,
                    grads: Sequence[torch.Tensor] | None = None) -> None:
         """One training step: its mean loss (the tensor ``backward`` ran on), outputs and targets. No host
         sync. ``grads``: the Trainer hands the step's gradients (or their norms); else the ``model``'s
         gradients are measured now, when one was given."""
-        self._lazy_start(outputs)
+        first = self.task is None
+        outputs, targets = self._read(outputs, targets)
+        if first and self.loss_fn is None:
+            self.loss_input = loss_input(loss)
         if self._sums is None:
             self.new_epoch_sums()
         if grads is None:
@@ -128,14 +158,18 @@ class Monitor:
         self._sums.add(loss.detach(), outputs.detach(), targets, grads)
         self.steps += 1
 
-    def val_step(self, loss: torch.Tensor | None, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+    def val_step(self, loss: torch.Tensor | None, outputs: Any, targets: torch.Tensor, *,
+                 sample_weight: torch.Tensor | None = None) -> None:
         """One validation batch: ``loss`` its mean loss, or None for the task's per-sample loss (the same
-        loss the Trainer measures). No host sync."""
-        self._lazy_start(outputs)
+        loss the Trainer measures; with ``sample_weight``, each sample's loss times its weight). No host
+        sync."""
+        outputs, targets = self._read(outputs, targets)
         if self._acc is None:
             self.begin_validation(self.keep_scores)
         if loss is not None:
             loss = loss.detach().reshape(()) * len(targets)
+        elif sample_weight is not None:
+            loss = (self._terms(outputs, targets) * sample_weight.reshape(-1).to(outputs.dtype)).sum().detach()
         self._pending.append((outputs.detach(), targets, loss))
         self._held += outputs.numel()
         limit = 0 if (loss is not None or self.loss_fn is not None) else EVAL_FOLD_ELEMENTS
@@ -170,8 +204,6 @@ class Monitor:
     def end_validation(self, *, diverged_ok: bool = False) -> dict | None:
         """The pass's metrics (one host read; one all-reduce under torchrun). Outputs that were NaN give
         None with ``diverged_ok``, else an InputError."""
-        from trainwise.errors import InputError
-
         self._fold()
         acc = self._acc
         if acc is None:
@@ -237,7 +269,13 @@ class Monitor:
         """Best-F1 and target-recall/precision thresholds on the last scored validation pass, and its PR
         curve; None unless the task is binary and that pass kept scores."""
         acc = self._accs.get(True)
-        if self.metrics is None or self.task is None or not self.task.binary or not self._scored or acc is None:
+        task = self.task
+        if self.metrics is None or task is None or not self._scored or acc is None:
+            return None
+        if task.multilabel:            # each label's best-F1 threshold on its validation scores
+            best = acc.thresholds()
+            return {"per_label": {name: best[str(i)] for i, name in enumerate(task.labels)}}
+        if not task.binary:
             return None
         choices = acc.thresholds(target_recall=self.target_recall, target_precision=self.target_precision)
         choices["curve"] = acc.pr_curve()
@@ -274,11 +312,13 @@ class Monitor:
         if self.task is None:
             return {}
         supports = None
-        if self.metrics is not None:
+        if self.metrics is not None and self.task.multilabel:
+            supports = [entry["support"] for entry in self.metrics["per_label"].values()]
+        elif self.metrics is not None:
             supports = [int(sum(row)) for row in self.metrics["confusion_matrix"]]
         n_train = self._train_seen
         n_val = self.metrics["num_samples"] if self.metrics is not None else 0
-        return data_facts(self.task, n_train=n_train, n_val=n_val, class_counts=supports)
+        return data_facts(self.task, n_train=n_train, n_val=n_val, class_counts=supports, loss=self.loss_input)
 
 
 def _grad(p: torch.Tensor) -> torch.Tensor:

@@ -59,11 +59,15 @@ def environment(device: torch.device) -> dict:
 
 
 def data_facts(task: Any, *, n_train: int | None, n_val: int, class_counts: list[int] | None,
-               extra: dict | None = None) -> dict:
+               extra: dict | None = None, loss: str | None = None) -> dict:
     """The data facts a run carries (the findings and the report read them): labels, classes, positive
-    class, rows; ``extra`` adds what the data's source knows (a table's columns, split, leakage)."""
+    class, rows, the task (``binary``, ``multiclass``, ``multilabel``: then ``class_counts`` are each
+    label's positives), whether the model outputs ``logits`` or ``probabilities`` and what the loss was
+    computed on (``loss``: ``logits``, ``probabilities`` or None when unknown); ``extra`` adds what the
+    data's source knows (a table's columns, split, leakage)."""
     data = {"labels": task.labels, "num_classes": task.num_classes, "positive": task.positive,
-            "n_train": n_train, "n_val": n_val}
+            "n_train": n_train, "n_val": n_val, "task": task.kind,
+            "outputs": "probabilities" if task.probabilities else "logits", "loss_input": loss}
     if class_counts is not None:
         data["class_counts"] = class_counts
     if extra:

@@ -25,5 +25,6 @@ def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Se
         train, val, features = (data.X_train, data.y_train), (data.X_val, data.y_val), data.X_train.shape[1]
     torch.manual_seed(config.seed)
     model = mlp(features, len(data.labels), hidden=hidden, dropout=dropout)
-    trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive)
+    trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive,
+                      progress=False)     # the caller's callbacks show progress (or not: --quiet)
     return trainer.fit(model, train, val, data_info=data.describe(), resume=resume)

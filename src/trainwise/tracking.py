@@ -74,7 +74,10 @@ class EpochSums:
             return
         for n, means in self._means.items():
             self.loss += torch.stack(means).to(torch.float64).sum() * n
-        self.correct += (self.predict(torch.cat(self._outs)) == torch.cat(self._targets)).sum()
+        hits = self.predict(torch.cat(self._outs)) == torch.cat(self._targets)
+        if hits.dim() > 1:                      # multi-label: a row is a hit when every label is right
+            hits = hits.all(dim=1)
+        self.correct += hits.sum()
         norms = self._pending_norms()           # [steps, params]
         if norms is not None:
             totals = torch.linalg.vector_norm(norms, dim=1)

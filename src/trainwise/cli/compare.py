@@ -34,7 +34,8 @@ def run(args: Namespace) -> int:
     result = compare(lambda: mlp(data.X_train.shape[1], len(data.labels), hidden=args.hidden, dropout=args.dropout),
                      (data.X_train, data.y_train), (data.X_val, data.y_val), optimizers=optimizers, lrs=lrs,
                      epochs=args.epochs, batch_size=args.batch_size, callbacks=callbacks,
-                     labels=data.labels, positive=data.positive, data_info=data.describe(), **settings)
+                     labels=data.labels, positive=data.positive, data_info=data.describe(), progress=False,
+                     **settings)
     summary = result.summary()
     if folder is not None:
         for name, trained in result.runs.items():

@@ -33,7 +33,7 @@ def run(args: Namespace) -> int:
                      (data.X_train, data.y_train), (data.X_val, data.y_val),
                      optimizers={"sgd": {}, "adam": {}}, epochs=args.epochs, batch_size=256,
                      labels=data.labels, positive=data.positive, data_info=data.describe(),
-                     callbacks=progress(args))
+                     callbacks=progress(args), progress=False)
     comparison = result.summary()
     winner = result.winner or "adam"
     summary = comparison["runs"][winner]

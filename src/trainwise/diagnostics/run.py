@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainwise.diagnostics import classification, curves, drift, gradients, logged
+from trainwise.diagnostics import classification, curves, drift, gradients, logged, multilabel
 from trainwise.diagnostics import data as data_checks
 from trainwise.diagnostics.findings import Finding
 from trainwise.diagnostics.series import chance_loss
@@ -49,11 +50,16 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     history = list(history or [])
     metrics = metrics or {}
     data = data or {}
+    labelwise = metrics.get("task") == "multilabel" or data.get("task") == "multilabel"
     num_classes = _num_classes(metrics, data)
     # The loss of a model that only learned the class shares (no_progress), and of one that guesses
     # uniformly, ln C: an upper bound for a fresh model whatever the class weights (lr_too_high).
-    chance = chance_loss(num_classes, data.get("class_counts") or _supports(metrics))
-    uniform = chance_loss(num_classes)
+    # Multi-label losses are each label's binary cross-entropy, averaged: their chance levels too.
+    if labelwise:
+        chance, uniform = _label_chance(metrics, data), math.log(2)
+    else:
+        chance = chance_loss(num_classes, data.get("class_counts") or _supports(metrics))
+        uniform = chance_loss(num_classes)
 
     findings: list[Finding] = []
     no_step = logged.no_training_step(history)
@@ -67,14 +73,18 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
         findings += [f for f in detector(history) if f.code not in skip]
     findings += gradients.exploding_gradients(history) + gradients.vanishing_gradients(history)
 
-    if metrics:
-        findings += classification.classification_findings(metrics, thresholds)
-    if data.get("class_counts"):
-        findings += classification.class_imbalance(data["class_counts"], data.get("labels"))
-    elif metrics:
-        findings += classification.class_imbalance_from_metrics(metrics)
+    if labelwise:
+        findings += multilabel.multilabel_findings(metrics, data, thresholds)
+    else:
+        if metrics:
+            findings += classification.classification_findings(metrics, thresholds)
+        if data.get("class_counts"):
+            findings += classification.class_imbalance(data["class_counts"], data.get("labels"))
+        elif metrics:
+            findings += classification.class_imbalance_from_metrics(metrics)
     if data:
         findings += data_checks.data_leakage(data)
+        findings += multilabel.probabilities_into_logit_loss(data)
     if data.get("check"):
         findings += drift.unseen_categories(data["check"]) + drift.feature_drift(data["check"])
     if not metrics and history:
@@ -131,6 +141,17 @@ def _summary_next_to(file: Path) -> tuple[Path, dict[str, Any]] | None:
     except (OSError, ValueError) as exc:
         raise InputError(f"{summary}: not valid JSON ({exc}); delete it to diagnose the curves alone") from exc
     return (summary, content) if isinstance(content, dict) else None
+
+
+def _label_chance(metrics: Mapping[str, Any], data: Mapping[str, Any]) -> float | None:
+    """The mean over labels of the binary cross-entropy of guessing each label's share of positives."""
+    counts, rows = data.get("class_counts"), (data.get("n_train") or 0) + (data.get("n_val") or 0)
+    if not (counts and rows) and metrics.get("per_label"):
+        counts = [m["support"] for m in metrics["per_label"].values()]
+        rows = metrics.get("num_samples") or 0
+    if not counts or not rows:
+        return None
+    return sum(chance_loss(2, [rows - c, c]) or 0.0 for c in counts) / len(counts)
 
 
 def _supports(metrics: Mapping[str, Any]) -> list[int] | None:

@@ -3,7 +3,8 @@
 Rows of a confusion matrix are true classes, columns predictions; zero division gives 0. Names are
 imported on first use (``trainwise._lazy``): :mod:`~trainwise.metrics.derived`,
 :mod:`~trainwise.metrics.sweeps`, :mod:`~trainwise.metrics.summary` and :mod:`~trainwise.metrics.arrays`
-work on NumPy arrays without importing torch.
+work on NumPy arrays without importing torch. Multi-label tasks (``[N, L]`` targets of 0/1) have their
+own counts in :mod:`trainwise.metrics.multilabel`.
 """
 
 from typing import TYPE_CHECKING
@@ -12,6 +13,11 @@ from trainwise._lazy import lazy_exports
 
 _EXPORTS = {
     "MetricAccumulator": "trainwise.metrics.accumulator",
+    "MultiLabelAccumulator": "trainwise.metrics.multilabel",
+    "hamming_loss": "trainwise.metrics.multilabel",
+    "label_scores": "trainwise.metrics.multilabel",
+    "multilabel_confusion_matrix": "trainwise.metrics.multilabel",
+    "subset_accuracy": "trainwise.metrics.multilabel",
     "ScoreHistogram": "trainwise.metrics.curves",
     "ThresholdChoice": "trainwise.metrics.sweeps",
     "accuracy": "trainwise.metrics.derived",
@@ -31,9 +37,10 @@ _EXPORTS = {
     "threshold_for_precision": "trainwise.metrics.curves",
     "threshold_for_recall": "trainwise.metrics.curves",
 }
-__all__ = ["MetricAccumulator", "ScoreHistogram", "ThresholdChoice", "accuracy", "average_precision",
-           "balanced_accuracy", "best_fbeta_threshold", "confusion_matrix", "default_edges", "f1", "fbeta",
-           "precision", "precision_recall_curve", "recall", "roc_auc", "roc_curve", "support",
+__all__ = ["MetricAccumulator", "MultiLabelAccumulator", "ScoreHistogram", "ThresholdChoice", "accuracy",
+           "average_precision", "balanced_accuracy", "best_fbeta_threshold", "confusion_matrix", "default_edges",
+           "f1", "fbeta", "hamming_loss", "label_scores", "multilabel_confusion_matrix", "precision",
+           "precision_recall_curve", "recall", "roc_auc", "roc_curve", "subset_accuracy", "support",
            "threshold_for_precision", "threshold_for_recall"]                                 # _EXPORTS' keys
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -52,4 +59,11 @@ if TYPE_CHECKING:
     )
     from trainwise.metrics.derived import accuracy, balanced_accuracy, f1, fbeta, precision, recall, support
     from trainwise.metrics.functional import confusion_matrix
+    from trainwise.metrics.multilabel import (
+        MultiLabelAccumulator,
+        hamming_loss,
+        label_scores,
+        multilabel_confusion_matrix,
+        subset_accuracy,
+    )
     from trainwise.metrics.sweeps import ThresholdChoice

@@ -180,12 +180,13 @@ def metrics_view(summary: dict, svgs: dict[str, str]) -> dict:
                                       ("ROC AUC", "roc_auc", True), ("rows evaluated", "num_samples", False))
             if metrics.get(key) is not None]
     view["final"] = _table(["metric", "value"], rows)
-    per_class = metrics.get("per_class") or {}
+    per_class = metrics.get("per_class") or metrics.get("per_label") or {}   # per_label: multi-label tasks
     if per_class:
         rows = [[label, *_prf(m), num(m.get("support"))] for label, m in per_class.items()]
         rows += [[{"em": f"{avg} average"}, *_prf(metrics[avg]), ""]
                  for avg in ("macro", "micro", "weighted") if isinstance(metrics.get(avg), dict)]
-        view["per_class"] = _table(["class", "precision", "recall", "F1", "support"], rows)
+        kind = "label" if "per_label" in metrics else "class"
+        view["per_class"] = _table([kind, "precision", "recall", "F1", "support"], rows)
     return view
 
 
@@ -196,7 +197,9 @@ def _prf(m: dict) -> list[str]:
 def confusion_view(summary: dict, svgs: dict[str, str]) -> dict:
     metrics = summary.get("metrics") or {}
     cm = metrics.get("confusion_matrix")
-    view = {"figure": _figure(svgs, "confusion_matrix", "No confusion matrix: the run had no validation data."),
+    missing = ("A multi-label task: each label's counts are in the per-label table." if "per_label" in metrics
+               else "No confusion matrix: the run had no validation data.")
+    view = {"figure": _figure(svgs, "confusion_matrix", missing),
             "table": None, "binary": None}
     if not cm:
         return view

@@ -57,6 +57,17 @@ def confusion_table(metrics: dict) -> Table:
     return table
 
 
+def label_table(metrics: dict) -> Table:
+    """A multi-label task's labels, one row each: precision, recall, F1 and the 2x2 counts."""
+    table = Table(title="Labels (multi-label)", title_justify="left")
+    for header in ("label", "precision", "recall", "F1", "support", "TP", "FP", "FN", "TN"):
+        table.add_column(header, justify="left" if header == "label" else "right")
+    for label, m in metrics["per_label"].items():
+        table.add_row(str(label), *(_fmt(m[k], ".3f") for k in ("precision", "recall", "f1")),
+                      *(str(m[k]) for k in ("support", "tp", "fp", "fn", "tn")))
+    return table
+
+
 def _binary_cell_names(metrics: dict) -> dict[tuple[int, int], str] | None:
     if metrics.get("positive_label") is None:
         return None
@@ -70,7 +81,9 @@ def metrics_table(metrics: dict) -> Table:
     table.add_column("metric")
     table.add_column("value", justify="right")
     which = f" (class {metrics['positive_label']})" if metrics.get("positive_label") is not None else " (macro)"
-    rows = [("loss", metrics.get("loss")), ("accuracy", metrics.get("accuracy")),
+    accuracy = "subset accuracy" if "subset_accuracy" in metrics else "accuracy"
+    rows = [("loss", metrics.get("loss")), (accuracy, metrics.get("accuracy")),
+            ("Hamming loss", metrics.get("hamming_loss")),
             ("balanced accuracy", metrics.get("balanced_accuracy")), (f"precision{which}", metrics.get("precision")),
             (f"recall{which}", metrics.get("recall")), (f"F1{which}", metrics.get("f1")),
             ("average precision", metrics.get("average_precision")), ("ROC AUC", metrics.get("roc_auc"))]
@@ -113,7 +126,7 @@ def print_summary(summary: dict, console: Console, *, title: str | None = None) 
     metrics = summary.get("metrics")
     if metrics:
         console.print(metrics_table(metrics))
-        console.print(confusion_table(metrics))
+        console.print(label_table(metrics) if "per_label" in metrics else confusion_table(metrics))
     findings = summary.get("findings") or []
     if findings:
         console.print(Text("Findings", style="bold underline"))
