@@ -15,7 +15,7 @@ cross-entropy and ``zero_grad(set_to_none=True)``:
 Today's extras cost about as much as two identical hand-written steppers differ by (1-2%), so
 ``extras_alone`` times each of them alone, on the tensors of a real step.
 
-Validation (``validation_passes``): the hand-written pass against the real ``Trainer._evaluate`` as the
+Validation (``validation_passes``): the hand-written pass against the real ``validation_pass`` (a Monitor) as the
 loop calls it per epoch (no score histograms) and in the final pass (with them).
 """
 
@@ -41,12 +41,13 @@ from benchmarks.bench_lib import (
 )
 from trainwise.batching import TensorBatches, make_batches
 from trainwise.callbacks import TrainState
-from trainwise.loop import Task, Trainer, _autocast, _batch_mean, _grad
-from trainwise.metrics import MetricAccumulator
+from trainwise.loop import Trainer, _autocast, _grad, validation_pass
+from trainwise.monitor import Monitor
+from trainwise.task import Task, batch_mean, loss_terms, predict, probe_task
 from trainwise.tracking import FLUSH_EVERY, EpochSums
 
 CPU = torch.device("cpu")
-# what Trainer._task infers for bench_lib's model (two logits); the validation section calls _task itself
+# what probe_task infers for bench_lib's model (two logits); the validation section probes it itself
 TASK = Task(num_classes=2, single_logit=False, labels=["0", "1"], positive=1)
 
 
@@ -96,13 +97,12 @@ class TrainwiseStep(HandStep):
         super().__init__(hidden)
         self.extras = extras
         self.trainer = make_trainer()
-        loss_terms = self.trainer._loss(TASK, None, CPU)
-        self.batch_mean = _batch_mean(loss_terms)                 # F.cross_entropy: the fused mean
+        self.batch_mean = batch_mean(loss_terms(TASK, device=CPU))                 # F.cross_entropy: the fused mean
         self.autocast = _autocast(CPU, "fp32")
         self.schedule_every = "epoch"                             # schedule "none"
         self.folder = None                                        # no checkpoint_dir
         self.params = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
-        self.predict = lambda out: self.trainer._predict(out, TASK, with_scores=False)[0]
+        self.predict = lambda out: predict(out, TASK, with_scores=False)[0]
         self.sums = self.make_sums(EpochSums if extras else _NoFlushSums, eager_norms=eager_norms)
         self.state = TrainState(model=self.model, optimizer=self.optimizer, scheduler=None, epochs=3,
                                 steps_per_epoch=157)
@@ -161,7 +161,7 @@ class _SumsBefore8781f81(EpochSums):
 
 class StepBefore8781f81(TrainwiseStep):
     """The loop's step before 8781f81: per step ``_foreach_norm`` + ``stack``, the argmax over two logits
-    (``_predict``'s cheap path then), and ``EpochSums.add`` under ``no_grad``."""
+    (``task.predict``'s cheap path then), and ``EpochSums.add`` under ``no_grad``."""
 
     def __init__(self, hidden: tuple[int, ...] = (64, 32)) -> None:
         super().__init__(hidden)
@@ -268,28 +268,30 @@ def _batch_stream(batches: TensorBatches):
 
 
 def validation_passes(data: Data) -> dict[str, Callable[[], object]]:
-    """One validation pass over ``data.X_val`` each: hand-written, and the real ``Trainer._evaluate`` on the
-    objects ``fit`` gives it (batches, task, loss terms, accumulators): per epoch without score histograms,
+    """One validation pass over ``data.X_val`` each: hand-written, and the real ``validation_pass`` through a
+    ``Monitor`` as ``fit`` builds it (batches, task, loss terms): per epoch without score histograms,
     and the final pass with them. ``batch by batch`` is the per-epoch pass before 80249c8 (no folds), which
-    ``_evaluate`` still takes when the trainer has a custom loss (here given the built-in loss terms)."""
+    the Monitor still takes when it has a custom loss (here given the built-in loss terms)."""
     model = make_model()
-    trainer = make_trainer()
     val = make_batches((data.X_val, data.y_val), VAL_BATCH_SIZE, shuffle=False, seed=SEED, device=CPU, name="val")
-    task = trainer._task(model, val, None)
-    loss_terms = trainer._loss(task, None, CPU)
-    epoch_acc = MetricAccumulator(task.num_classes, device=CPU, binary_scores=False)
-    final_acc = MetricAccumulator(task.num_classes, device=CPU, binary_scores=task.binary)
+    task = probe_task(model, val)
     autocast = _autocast(CPU, "fp32")
-    unfolded = make_trainer(loss_fn=F.cross_entropy)   # switches the folds off; the loss terms stay the built-in
+
+    def monitor(loss_fn: object = None) -> Monitor:
+        mon = Monitor(task.labels, task.positive, loss_fn=loss_fn)
+        mon.start(task, CPU, terms=loss_terms(task, device=CPU))   # the built-in loss terms either way
+        return mon
+
+    folded, unfolded = monitor(), monitor(F.cross_entropy)   # a custom loss switches the folds off
 
     return {
         "hand-written": lambda: hand_validation(model, data),
-        "trainwise per epoch (no score histograms)": lambda: trainer._evaluate(
-            model, val, task, loss_terms, epoch_acc, autocast, None, diverged_ok=True),
-        "  batch by batch (before 80249c8)": lambda: unfolded._evaluate(
-            model, val, task, loss_terms, epoch_acc, autocast, None, diverged_ok=True),
-        "trainwise final pass (score histograms)": lambda: trainer._evaluate(
-            model, val, task, loss_terms, final_acc, autocast, None, diverged_ok=True),
+        "trainwise per epoch (no score histograms)": lambda: validation_pass(
+            model, val, folded, autocast, scored=False, diverged_ok=True),
+        "  batch by batch (before 80249c8)": lambda: validation_pass(
+            model, val, unfolded, autocast, scored=False, diverged_ok=True),
+        "trainwise final pass (score histograms)": lambda: validation_pass(
+            model, val, folded, autocast, scored=True, diverged_ok=True),
     }
 
 
