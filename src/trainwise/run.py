@@ -30,6 +30,20 @@ class Run:
     restored_epoch: int | None = None    # the epoch whose weights the model ends with, when not the last
     environment: dict = field(default_factory=dict)
 
+    @property
+    def calibration(self) -> dict | None:
+        """Calibration of the final model on the validation rows (``metrics["calibration"]``): ``ece``,
+        ``gap`` (> 0 over-confident), ``noise``, ``bins`` (the reliability diagram) and, with
+        ``calibrate=True``, ``temperature`` and ``ece_after``. None without validation data."""
+        return (self.metrics or {}).get("calibration")
+
+    @property
+    def baseline(self) -> dict | None:
+        """The logistic regression on the same features (``metrics["baseline"]``): ``outcome``
+        (``weaker``, ``better``, ``on_par``), ``metric``, ``network``, ``baseline``, ``p_value``,
+        its ``metrics``; ``ran: False`` with a ``reason`` where it does not apply."""
+        return (self.metrics or {}).get("baseline")
+
     def summary(self) -> dict:
         """The `--json` object of the CLI contract."""
         return {
