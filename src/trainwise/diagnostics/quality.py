@@ -18,7 +18,7 @@ ECE_NOISE_FACTOR = 2.0
 # ...with a clear direction: the signed gap at least this share of the ECE (else errors cancel out by bin).
 GAP_SHARE = 0.5
 
-__all__ = ["miscalibrated", "quality_findings", "weaker_than_baseline"]
+__all__ = ["baseline_sentence", "calibration_sentence", "miscalibrated", "quality_findings", "weaker_than_baseline"]
 
 
 def quality_findings(metrics: Mapping[str, Any]) -> list[Finding]:
@@ -43,7 +43,7 @@ def weaker_than_baseline(baseline: Mapping[str, Any] | None) -> list[Finding]:
         rows = (f"; the baseline alone is right on {baseline['baseline_only']} rows, the network alone on "
                 f"{baseline['network_only']}")
     message = (f"A {baseline.get('model', 'logistic regression')} on the same features scores "
-               f"{_value(metric, base)} on the same validation rows, the network {_value(metric, net)}: "
+               f"{_value(metric, base)} on the same validation rows against the network's {_value(metric, net)}: "
                f"{_gap(metric, base - net)} lower (p = {baseline['p_value']:.2g}{rows}). The network does not "
                "yet earn its complexity.")
     advice = ("Give the network more optimizer steps (more epochs, smaller batches; see not_converged), tune the "
@@ -98,7 +98,7 @@ def miscalibrated(calibration: Mapping[str, Any] | None) -> list[Finding]:
         after = calibration.get("ece_after")
         fixed = not _clearly_off(after, calibration.get("gap_after"), calibration.get("noise_after"))
         message += (f" A temperature of {temperature:.3g} brings the error to {after:.3f} on the same rows"
-                    + (" (the probabilities the run hands out are the rescaled ones)." if fixed else
+                    + (" (trainwise predict applies it to the probabilities it hands out)." if fixed else
                        ", still clearly off."))
         if fixed:
             severity = Severity.INFO
@@ -112,6 +112,50 @@ def _clearly_off(ece: Any, gap: Any, noise: Any) -> bool:
     if not all(isinstance(x, (int, float)) for x in (ece, gap, noise)):
         return False
     return ece >= ECE_LEVEL and ece >= ECE_NOISE_FACTOR * noise and abs(gap) >= GAP_SHARE * ece
+
+
+def baseline_sentence(baseline: Mapping[str, Any] | None) -> str | None:
+    """The baseline's outcome in one sentence, for the terminal summary and the report; None without one."""
+    if not isinstance(baseline, Mapping):
+        return None
+    if not baseline.get("ran"):
+        return f"No baseline: {baseline.get('reason') or 'not run'}."
+    metric, net, base = baseline["metric"], baseline["network"], baseline["baseline"]
+    model, p = baseline.get("model", "logistic regression"), baseline["p_value"]
+    result = baseline.get("outcome")
+    if result == "better":
+        return (f"The network beats a {model} on the same features by {_gap(metric, net - base)} of "
+                f"{_name(metric)} ({_number(metric, net)} vs {_number(metric, base)} on the same validation rows, "
+                f"p = {p:.2g}): it earns its complexity.")
+    if result == "weaker":
+        return (f"A {model} on the same features scores {_value(metric, base)} against the network's {_value(metric, net)}: "
+                f"the network is clearly weaker (p = {p:.2g}; see weaker_than_baseline).")
+    return (f"A {model} on the same features scores {_value(metric, base)}, the network's {_value(metric, net)}, "
+            f"on the same validation rows: no clear difference (p = {p:.2g}), so a simpler model would do about "
+            "as well.")
+
+
+def calibration_sentence(calibration: Mapping[str, Any] | None) -> str | None:
+    """The calibration in one sentence (ECE, direction against noise, temperature); None without one."""
+    if not isinstance(calibration, Mapping) or calibration.get("ece") is None:
+        return None
+    ece, gap, noise = calibration["ece"], calibration["gap"], calibration["noise"]
+    what = "positive-class probability" if calibration.get("kind") == "binary" else "top-class probability"
+    text = f"Expected calibration error {ece:.3f} ({what}, {calibration.get('n_bins')} bins, "
+    text += f"{calibration.get('samples')} rows; {noise:.3f} is what sampling noise gives a calibrated model)"
+    if _clearly_off(ece, gap, noise):
+        text += ": " + ("over-confident" if gap > 0 else "under-confident")
+    if calibration.get("temperature") is not None:
+        text += f"; temperature {calibration['temperature']:.3g} brings it to {calibration['ece_after']:.3f}"
+    return text + "."
+
+
+def _name(metric: str) -> str:
+    return "accuracy" if metric == "accuracy" else "ROC AUC"
+
+
+def _number(metric: str, value: float) -> str:
+    return f"{value:.1%}" if metric == "accuracy" else f"{value:.3f}"
 
 
 def _value(metric: str, value: float) -> str:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from trainwise.diagnostics.quality import baseline_sentence, calibration_sentence
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 VERDICT_STYLE = {"good": "bold green", "warning": "bold yellow", "bad": "bold red"}
 VERDICT_WORDS = {"good": "GOOD", "warning": "CHECK THE WARNINGS", "bad": "NOT READY"}
@@ -114,6 +116,10 @@ def print_summary(summary: dict, console: Console, *, title: str | None = None) 
     if metrics:
         console.print(metrics_table(metrics))
         console.print(confusion_table(metrics))
+        for name, sentence in (("Baseline", baseline_sentence(metrics.get("baseline"))),
+                               ("Calibration", calibration_sentence(metrics.get("calibration")))):
+            if sentence:
+                console.print(Text(f"{name}: ", style="bold") + Text(sentence))
     findings = summary.get("findings") or []
     if findings:
         console.print(Text("Findings", style="bold underline"))
