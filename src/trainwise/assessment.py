@@ -53,7 +53,8 @@ def baseline_applies(train: Any, val: Any, world: World | None = None) -> str | 
 
 
 def assess(model: nn.Module, task: Task, train: Any, val: Any, *, baseline: bool = True, calibrate: bool = False,
-           class_weights: Any = None, autocast: Any = None, world: World | None = None) -> dict:
+           class_weights: Any = None, autocast: Any = None, world: World | None = None,
+           device: torch.device | None = None) -> dict:
     """``{"calibration": ..., "baseline": ...}`` for the model as it is now, on the validation batches.
 
     ``model``: the evaluation forward (compiled or not). ``train``/``val``: the fit's batches
@@ -61,13 +62,14 @@ def assess(model: nn.Module, task: Task, train: Any, val: Any, *, baseline: bool
     tensors, one process). ``calibrate``: fit a temperature on the validation logits and report the
     calibration it gives (one process; under torchrun each process would fit its own share).
     ``class_weights``: the network's loss's (None, ``"balanced"`` or one per class), given to the baseline too.
+    ``device``: where the calibration sums live (the model's: under torchrun they are all-reduced there).
     """
     world = world if world is not None else World()
     skip_baseline = "turned off (baseline=False, --no-baseline)" if not baseline else baseline_applies(train, val, world)
     keep_rows = skip_baseline is None
     keep_logits = calibrate and not world.distributed
     autocast = autocast if autocast is not None else contextlib.nullcontext()
-    calibration = CalibrationAccumulator(top_label=not task.binary)
+    calibration = CalibrationAccumulator(top_label=not task.binary, device=device)
     correct, scores, logits, targets = [], [], [], []
     model.eval()
     with torch.inference_mode():

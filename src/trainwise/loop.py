@@ -298,6 +298,7 @@ class Trainer:
             cfg = self.config
             mon.metrics.update(assess(fit.evaluate, fit.task, fit.train, fit.val, baseline=cfg.baseline,
                                       calibrate=cfg.calibrate, autocast=fit.autocast, world=fit.world,
+                                      device=fit.device,
                                       class_weights=cfg.class_weights if self.loss_fn is None else None))
         data = data_facts(fit.task, n_train=_total(fit.train), n_val=_total(fit.val) if fit.val is not None else 0,
                           class_counts=_class_counts(fit.task.num_classes, fit.train, fit.val), extra=data_info)
