@@ -9,7 +9,9 @@ from torch import nn
 import trainwise as tw
 from trainwise.diagnostics import Severity, diagnose, verdict
 from trainwise.diagnostics.quality import miscalibrated, quality_findings, weaker_than_baseline
+from trainwise.assessment import stored_temperature
 from trainwise.metrics.calibration import expected_calibration_error
+from trainwise.report import figures, html
 
 WEAKER = {"model": "logistic regression (L2, C=1, standardized features)", "ran": True, "metric": "accuracy",
           "network": 0.806, "baseline": 0.972, "difference": -0.166, "p_value": 0.031, "network_only": 0,
@@ -116,3 +118,18 @@ def test_binary_calibration_is_the_positive_class_probability():
     with torch.inference_mode():
         p0 = 1 - torch.sigmoid(model(X[600:]).reshape(-1))
     assert run.calibration["ece"] == pytest.approx(expected_calibration_error(p0, (y[600:] == 0).long()), abs=1e-6)
+
+
+def test_the_report_shows_the_baseline_and_the_reliability_diagram():
+    bins = [{"lower": 0.8, "upper": 13 / 15, "count": 40, "confidence": 0.83, "accuracy": 0.7},
+            {"lower": 14 / 15, "upper": 1.0, "count": 360, "confidence": 0.97, "accuracy": 0.85}]
+    summary = {"metrics": {"accuracy": 0.806, "loss": 0.8, "baseline": WEAKER,
+                           "calibration": {**CAL, "bins": bins, "temperature": 1.7, "ece_after": 0.03,
+                                           "bins_after": bins}}}
+    view = html.quality_view(summary, {})
+    assert "clearly weaker" in view["baseline"] and "over-confident" in view["calibration"]
+    assert view["table"]["rows"][1] == ["accuracy", "0.806", "0.972"]
+    with figures.style():
+        assert figures.reliability_figure(summary["metrics"]["calibration"]) is not None
+    assert figures.reliability_figure({"bins": []}) is None
+    assert stored_temperature(summary) == 1.7 and stored_temperature({"metrics": {"accuracy": 1.0}}) is None

@@ -27,7 +27,7 @@ from trainwise.task import Task, class_weight_tensor, predict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["assess", "baseline_applies", "probabilities"]
+__all__ = ["assess", "baseline_applies", "probabilities", "stored_temperature"]
 
 
 def probabilities(out: torch.Tensor, task: Task) -> torch.Tensor:
@@ -103,6 +103,15 @@ def assess(model: nn.Module, task: Task, train: Any, val: Any, *, baseline: bool
         result["baseline"] = {"model": lr_baseline.DESCRIPTION, "ran": False, "reason": skip_baseline}
     log.debug("assessment: %s", {k: v.get("ece", v.get("outcome")) for k, v in result.items()})
     return result
+
+
+def stored_temperature(summary: dict) -> float | None:
+    """The temperature a run fitted with ``calibrate=True`` (``summary["metrics"]["calibration"]
+    ["temperature"]``), for ``predict`` to apply with `trainwise.metrics.calibration.apply_temperature`
+    before its softmax or sigmoid; None when the run was not calibrated."""
+    calibration = (summary.get("metrics") or {}).get("calibration") or {}
+    temperature = calibration.get("temperature")
+    return float(temperature) if isinstance(temperature, (int, float)) and not isinstance(temperature, bool) else None
 
 
 def _temperature(logits: torch.Tensor, target: torch.Tensor, task: Task) -> dict:

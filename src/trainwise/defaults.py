@@ -66,61 +66,65 @@ def choose_defaults(n_train: int, *, batch_size: int | None = None, epochs: int 
     """
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
         raise ValueError(f"Expected `n_train` to be an int >= 1, but got {n_train!r}")
-    rows = f"{n_train:,} training row{'s' if n_train != 1 else ''}"
+    if early_stopping is not None and not (early_stopping is False or (
+            not isinstance(early_stopping, bool) and isinstance(early_stopping, int) and early_stopping >= 0)):
+        raise ValueError(f"Expected `early_stopping` to be None, False or an int >= 0, but got {early_stopping!r}")
+    chosen = tuple(name for name, value in (("batch_size", batch_size), ("epochs", epochs),
+                                            ("early_stopping", early_stopping)) if value is None)
     reasons: dict[str, str] = {}
-    chosen: list[str] = []
-
     if batch_size is None:
         batch_size = _batch_size(n_train)
-        chosen.append("batch_size")
-        steps = _steps(n_train, batch_size)
-        if batch_size == n_train < MIN_BATCH:
-            why = f"the whole table, because it has only {rows}"
-        elif batch_size == MIN_BATCH:
-            why = f"the smallest default, because the table has {rows}"
-        elif batch_size == MAX_BATCH:
-            why = f"the largest default, for {rows}"
-        else:
-            why = f"about {STEPS_PER_EPOCH} batches per epoch for {rows}"
-        reasons["batch_size"] = f"batch {batch_size}: {why} ({steps:,} optimizer step{_s(steps)} per epoch)"
+        reasons["batch_size"] = _batch_reason(n_train, batch_size)
     else:
         reasons["batch_size"] = f"batch {batch_size} as given"
     steps = _steps(n_train, batch_size)
-
     if epochs is None:
         epochs = _epochs(steps)
-        chosen.append("epochs")
-        total = epochs * steps
-        if epochs == MAX_EPOCHS:
-            why = f"the most by default: {total:,} optimizer steps at {steps:,} per epoch"
-        elif epochs == MIN_EPOCHS:
-            why = f"the fewest by default: {steps:,} optimizer steps per epoch already make {total:,}"
-        else:
-            why = f"about {TARGET_STEPS:,} optimizer steps at {steps:,} per epoch ({total:,})"
-        reasons["epochs"] = f"{epochs} epochs: {why}"
+        reasons["epochs"] = _epochs_reason(epochs, steps)
     else:
         reasons["epochs"] = f"{epochs} epochs as given"
+    patience, reasons["early_stopping"] = _early_stopping(early_stopping, epochs, has_validation)
+    return Defaults(batch_size=batch_size, epochs=epochs, early_stopping=patience, reasons=reasons, chosen=chosen)
 
-    if early_stopping is None:
-        chosen.append("early_stopping")
-        if has_validation:
-            early_stopping = min(max(round(epochs / 10), MIN_PATIENCE), MAX_PATIENCE)
-            reasons["early_stopping"] = (
-                f"early stopping after {early_stopping} epochs without a lower validation loss, ending with "
-                f"the best epoch's weights (patience: a tenth of the {epochs} epochs, between "
-                f"{MIN_PATIENCE} and {MAX_PATIENCE})")
-        else:
-            reasons["early_stopping"] = "no early stopping: there are no validation rows to judge epochs on"
-    elif early_stopping is False or early_stopping == 0:
-        early_stopping = None
-        reasons["early_stopping"] = "no early stopping, as asked"
+
+def _batch_reason(n_train: int, batch_size: int) -> str:
+    rows = f"{n_train:,} training row{_s(n_train)}"
+    if batch_size == n_train < MIN_BATCH:
+        why = f"the whole table, because it has only {rows}"
+    elif batch_size == MIN_BATCH:
+        why = f"the smallest default, because the table has {rows}"
+    elif batch_size == MAX_BATCH:
+        why = f"the largest default, for {rows}"
     else:
-        if isinstance(early_stopping, bool) or not isinstance(early_stopping, int) or early_stopping < 0:
-            raise ValueError(f"Expected `early_stopping` to be None, False or an int >= 0, but got {early_stopping!r}")
-        reasons["early_stopping"] = (f"early stopping after {early_stopping} epochs without improvement, as given, "
-                                     "ending with the best epoch's weights")
-    return Defaults(batch_size=batch_size, epochs=epochs, early_stopping=early_stopping or None, reasons=reasons,
-                    chosen=tuple(chosen))
+        why = f"about {STEPS_PER_EPOCH} batches per epoch for {rows}"
+    steps = _steps(n_train, batch_size)
+    return f"batch {batch_size}: {why} ({steps:,} optimizer step{_s(steps)} per epoch)"
+
+
+def _epochs_reason(epochs: int, steps: int) -> str:
+    total = epochs * steps
+    if epochs == MAX_EPOCHS:
+        why = f"the most by default: {total:,} optimizer steps at {steps:,} per epoch"
+    elif epochs == MIN_EPOCHS:
+        why = f"the fewest by default: {steps:,} optimizer steps per epoch already make {total:,}"
+    else:
+        why = f"about {TARGET_STEPS:,} optimizer steps at {steps:,} per epoch ({total:,})"
+    return f"{epochs} epochs: {why}"
+
+
+def _early_stopping(given: int | bool | None, epochs: int, has_validation: bool) -> tuple[int | None, str]:
+    """The patience (None: off) and why."""
+    if given is False or given == 0:
+        return None, "no early stopping, as asked"
+    if given is not None:
+        return given, (f"early stopping after {given} epochs without improvement, as given, ending with the best "
+                       "epoch's weights")
+    if not has_validation:
+        return None, "no early stopping: there are no validation rows to judge epochs on"
+    patience = min(max(round(epochs / 10), MIN_PATIENCE), MAX_PATIENCE)
+    return patience, (f"early stopping after {patience} epochs without a lower validation loss, ending with the "
+                      f"best epoch's weights (patience: a tenth of the {epochs} epochs, between {MIN_PATIENCE} "
+                      f"and {MAX_PATIENCE})")
 
 
 def _batch_size(n_train: int) -> int:
