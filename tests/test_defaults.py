@@ -59,3 +59,24 @@ def test_no_early_stopping_without_validation_rows():
 def test_bad_row_counts(bad):
     with pytest.raises(ValueError, match="n_train"):
         choose_defaults(bad)
+
+
+def test_the_summary_states_the_chosen_settings():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from trainwise.report import print_summary
+    from trainwise.run import Run
+
+    chosen = choose_defaults(120, epochs=50)
+    run = Run(history=[], metrics=None, findings=[], verdict="good", best_epoch=None, thresholds=None, config={},
+              data={}, defaults=chosen.to_dict())
+    assert run.summary()["defaults"]["reasons"]["batch_size"].startswith("batch 32")
+    assert "defaults" not in Run(history=[], metrics=None, findings=[], verdict="good", best_epoch=None,
+                                 thresholds=None, config={}, data={}).summary()
+    out = StringIO()
+    print_summary(run.summary(), Console(file=out, width=200))
+    text = out.getvalue()
+    assert "Chosen from the data: batch 32" in text and "early stopping after 5 epochs" in text
+    assert "as given" not in text                     # only what was chosen is stated

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 import trainwise as tw
+from trainwise.assessment import stored_temperature
 from trainwise.diagnostics import Severity, diagnose, verdict
 from trainwise.diagnostics.quality import miscalibrated, quality_findings, weaker_than_baseline
-from trainwise.assessment import stored_temperature
 from trainwise.metrics.calibration import expected_calibration_error
 from trainwise.report import figures, html
 

@@ -29,6 +29,7 @@ class Run:
     stop_reason: str | None = None
     restored_epoch: int | None = None    # the epoch whose weights the model ends with, when not the last
     environment: dict = field(default_factory=dict)
+    defaults: dict | None = None         # the settings chosen from the data and why (trainwise.defaults), when chosen
 
     @property
     def calibration(self) -> dict | None:
@@ -58,6 +59,7 @@ class Run:
             "environment": self.environment,
             "data": self.data,
             "config": self.config,
+            **({"defaults": self.defaults} if self.defaults is not None else {}),
         }
 
 

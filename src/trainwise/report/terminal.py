@@ -110,6 +110,11 @@ def print_summary(summary: dict, console: Console, *, title: str | None = None) 
     """Epochs, metrics, confusion matrix, findings and the verdict."""
     if title:
         console.rule(title)
+    defaults = summary.get("defaults") or {}
+    for name in defaults.get("chosen") or []:
+        reason = (defaults.get("reasons") or {}).get(name)
+        if reason:
+            console.print(Text("Chosen from the data: ", style="bold") + Text(reason))
     if summary.get("history"):
         console.print(epoch_table(summary["history"], summary.get("best_epoch")))
     metrics = summary.get("metrics")
