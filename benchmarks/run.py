@@ -21,6 +21,9 @@ Sections (all by default; ``--only`` picks some):
   profile    py-spy samples of a trainwise fit and of the hand-written loop, by loop line and phase.
   predict    ``trainwise.load(RUN).predict_proba`` on a 1M-row CSV and Parquet file, and ``trainwise predict``
              Parquet to Parquet, against the hand-written read + saved preprocessing + forward (``predict_bench.py``).
+  quality    the end-of-fit assessment (calibration pass and logistic-regression baseline, issue #18): the
+             fit with it against the fit without it, and the baseline and the whole assessment timed alone,
+             each as a ratio to the fit without it, alternating.
 
 Timing. ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (on a shared 2-core machine
 two intra-op threads spin against other processes and every figure gets 5-15x noisier). Each figure is
@@ -49,7 +52,8 @@ import torch  # noqa: E402
 
 from benchmarks import bench_lib as bl  # noqa: E402
 
-SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile", "predict")
+SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile", "predict",
+            "quality")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {results['machine']['summary']}")
     runners = {"loops": run_loops, "overhead": run_overhead, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
                "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile,
-               "predict": run_predict}
+               "predict": run_predict, "quality": run_quality}
     for name in SECTIONS:
         if name not in only:
             continue
@@ -241,6 +245,46 @@ def run_overhead(args: argparse.Namespace, repeats: int) -> dict:
             "wide_model_steps": {"hidden": wide, "norms": mode, **wide_steps}, "validation": val,
             "per_fit_outside_epochs_s": fixed, "outside_samples_s": outside,
             "fit_ratio_estimates": estimate, "steps_per_fit": n_steps}
+
+
+# --------------------------------------------------------------------------- quality
+def run_quality(args: argparse.Namespace, repeats: int) -> dict:
+    """What the end-of-fit assessment costs on the benchmark table, as ratios to the same fit without it."""
+    from trainwise.assessment import assess
+    from trainwise.baseline import run_baseline
+    from trainwise.batching import make_batches
+    from trainwise.task import predict, probe_task
+
+    data = bl.make_data(args.rows)
+    epochs, device = args.epochs, torch.device(args.device)
+    fitted = bl.trainwise_fit(data, epochs, device=args.device, baseline=False).model
+    train = make_batches((data.X_train, data.y_train), bl.BATCH_SIZE, shuffle=True, seed=bl.SEED, device=device,
+                         name="train")
+    val = make_batches((data.X_val, data.y_val), bl.VAL_BATCH_SIZE, shuffle=False, seed=bl.SEED, device=device,
+                       name="val")
+    task = probe_task(fitted, train, val)
+    with torch.inference_mode():
+        preds, scores = predict(fitted(val.X), task)
+    correct = preds == val.y
+
+    def baseline_alone():
+        return run_baseline(train.X, train.y, val.X, val.y, labels=task.labels, positive=task.positive,
+                            network_correct=correct, network_scores=scores)
+
+    contenders = {
+        "fit, baseline=False": lambda: bl.trainwise_fit(data, epochs, device=args.device, baseline=False),
+        "fit (baseline on, the default)": lambda: bl.trainwise_fit(data, epochs, device=args.device),
+        "the baseline alone (fit, score, paired test)": baseline_alone,
+        "the whole assessment alone (pass + baseline)": lambda: assess(fitted, task, train, val),
+    }
+    result = bl.alternate(contenders, repeats)
+    print(bl.format_table(result, "fit, baseline=False",
+                          f"  {args.rows} rows x {bl.FEATURES} features, {epochs} epochs (the loops' fit); "
+                          f"{repeats} alternating rounds; ratios to the fit without the baseline"))
+    b = baseline_alone()
+    print(f"  the baseline: {b['iterations']} L-BFGS iterations, accuracy {b['baseline']:.4f} against the "
+          f"network's {b['network']:.4f} ({b['outcome']})")
+    return {"timings": result, "baseline": {k: v for k, v in b.items() if k != "metrics"}}
 
 
 # --------------------------------------------------------------------------- rss

@@ -112,9 +112,31 @@ def test_overfitting_negatives(records):
 
 
 def test_not_converged_when_val_loss_still_falls():
+    # a geometric fall never nears a floor: the last quarter (3 epochs) made 28 % of the whole fall
     [f] = curves.not_converged(hist(geometric(1, 0.9, 10), geometric(1.1, 0.95, 10)))
-    assert f.severity is Severity.INFO and f.epoch == 10
+    assert f.severity is Severity.WARNING and f.epoch == 10
     assert f.evidence["key"] == "val_loss" and f.evidence["drop"] == pytest.approx(1 - 0.95**3)
+    assert f.evidence["window"] == 3
+    assert f.evidence["recent_share"] == pytest.approx((0.95**6 - 0.95**9) / (1 - 0.95**9))
+    assert f.evidence["projected_loss"] == pytest.approx(1.1 * 0.95**12)
+    assert f.evidence["slope"] < 0 and "under-trained" in f.message
+
+
+def test_not_converged_is_info_near_the_floor():
+    """Most of the fall is behind the run, the rest is slow (2 % of it in the last quarter), accuracy flat."""
+    val = [2.0 * 0.6**i + 0.3 - 0.01 * i for i in range(20)]
+    [f] = curves.not_converged(hist(val=val, acc=[0.9] * 20))
+    assert f.severity is Severity.INFO
+    assert f.evidence["window"] == 5 and f.evidence["recent_share"] < 0.03
+    assert f.evidence["accuracy_change"] == 0.0
+
+
+def test_not_converged_is_a_warning_while_accuracy_still_climbs():
+    val = [2.0 * 0.6**i + 0.3 - 0.01 * i for i in range(20)]
+    acc = [0.8 + 0.01 * i for i in range(20)]           # +5 points over the last 5 epochs
+    [f] = curves.not_converged(hist(val=val, acc=acc))
+    assert f.severity is Severity.WARNING
+    assert f.evidence["accuracy_change"] == pytest.approx(0.05)
 
 
 def test_not_converged_falls_back_on_training_loss():

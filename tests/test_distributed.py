@@ -66,6 +66,9 @@ def test_synced_metrics_equal_a_single_process_evaluation_of_the_same_weights(tw
         assert synced[key] == single[key], key
     assert synced["loss"] == pytest.approx(single["loss"], rel=1e-6)
     assert [r["epoch"] for r in runs[0]["history"]] == [1, 2, 3]
+    # the end-of-fit assessment: calibration bins summed over both ranks; no baseline under torchrun
+    assert synced["calibration"]["samples"] == 101
+    assert not synced["baseline"]["ran"] and "torchrun" in synced["baseline"]["reason"]
 
 
 def test_multilabel_metrics_synced_exactly_equal_a_single_process_evaluation(two_ranks):

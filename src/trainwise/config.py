@@ -44,6 +44,8 @@ class TrainConfig:
     checkpoint_every: int | None = None      # also checkpoint every N optimizer steps, mid-epoch
     precision: str = "fp32"                  # "bf16": forward and loss under autocast (CPU or CUDA)
     compile: bool = False                    # run the forward pass through torch.compile
+    baseline: bool = True                    # fit a logistic regression on the same rows to compare (2-D tables)
+    calibrate: bool = False                  # fit a temperature on the validation logits (trainwise.assessment)
 
     def __post_init__(self) -> None:
         _positive_int("epochs", self.epochs)
@@ -89,6 +91,9 @@ class TrainConfig:
             _positive_int("checkpoint_every", self.checkpoint_every)
             if self.checkpoint_dir is None:
                 raise InputError("`checkpoint_every` needs a `checkpoint_dir` (--out on the command line).")
+        for name in ("baseline", "calibrate"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"Expected `{name}` to be True or False, but got {getattr(self, name)!r}.")
         if self.precision not in ("fp32", "bf16"):
             raise InputError(f"Expected `precision` to be 'fp32' or 'bf16', but got {self.precision!r}.")
         if self.device != "auto":

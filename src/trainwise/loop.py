@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from trainwise import distributed
+from trainwise.assessment import assess
 from trainwise.batching import make_batches
 from trainwise.callbacks import Callback, TrainState
 from trainwise.checkpoint import (
@@ -56,7 +57,8 @@ log = logging.getLogger(__name__)
 
 BEST_WEIGHTS = "best.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
-RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every"}   # may differ when a run is resumed
+RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every",   # may differ when a run is resumed
+                     "baseline", "calibrate"}
 RECORDED = ("train_loss", "train_accuracy", "lr", "grad_norm_mean", "grad_norm_max")
 
 __all__ = ["Run", "Trainer", "TrainingDiverged"]
@@ -331,6 +333,13 @@ class Trainer:
             if applied is not None and mon.rule.fixed is None and applied["threshold"] is not None:
                 fit.task.threshold = applied["threshold"]       # chosen on validation: measure there
                 self._measure(fit, scored=True)
+        if fit.val is not None and mon.metrics is not None and (restored is not None or not fit.diverged):
+            # calibration and the logistic-regression baseline of the final model (trainwise.assessment)
+            cfg = self.config
+            mon.metrics.update(assess(fit.evaluate, fit.task, fit.train, fit.val, baseline=cfg.baseline,
+                                      calibrate=cfg.calibrate, autocast=fit.autocast, world=fit.world,
+                                      device=fit.device,
+                                      class_weights=cfg.class_weights if self.loss_fn is None else None))
         data = data_facts(fit.task, n_train=_total(fit.train), n_val=_total(fit.val) if fit.val is not None else 0,
                           class_counts=_class_counts(fit.task.num_classes, fit.train, fit.val), extra=data_info,
                           loss=mon.loss_input)

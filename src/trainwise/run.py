@@ -29,6 +29,21 @@ class Run:
     stop_reason: str | None = None
     restored_epoch: int | None = None    # the epoch whose weights the model ends with, when not the last
     environment: dict = field(default_factory=dict)
+    defaults: dict | None = None         # the settings chosen from the data and why (trainwise.defaults), when chosen
+
+    @property
+    def calibration(self) -> dict | None:
+        """Calibration of the final model on the validation rows (``metrics["calibration"]``): ``ece``,
+        ``gap`` (> 0 over-confident), ``noise``, ``bins`` (the reliability diagram) and, with
+        ``calibrate=True``, ``temperature`` and ``ece_after``. None without validation data."""
+        return (self.metrics or {}).get("calibration")
+
+    @property
+    def baseline(self) -> dict | None:
+        """The logistic regression on the same features (``metrics["baseline"]``): ``outcome``
+        (``weaker``, ``better``, ``on_par``), ``metric``, ``network``, ``baseline``, ``p_value``,
+        its ``metrics``; ``ran: False`` with a ``reason`` where it does not apply."""
+        return (self.metrics or {}).get("baseline")
 
     def summary(self) -> dict:
         """The `--json` object of the CLI contract."""
@@ -44,6 +59,7 @@ class Run:
             "environment": self.environment,
             "data": self.data,
             "config": self.config,
+            **({"defaults": self.defaults} if self.defaults is not None else {}),
         }
 
 

@@ -6,7 +6,14 @@ from argparse import Namespace
 
 from trainwise import distributed
 from trainwise.cli.output import TrainingFailed, console, emit, exit_code, out_dir
-from trainwise.cli.training import fit_config, prepare_data, progress, run_settings, tensorboard
+from trainwise.cli.training import (
+    data_defaults,
+    fit_config,
+    prepare_data,
+    progress,
+    run_settings,
+    tensorboard,
+)
 from trainwise.errors import InputError
 from trainwise.loop import TrainingDiverged
 from trainwise.report import print_summary
@@ -23,6 +30,8 @@ def run(args: Namespace) -> int:
     config = fit_config(args)                 # every setting checked before the data is read
     folder = out_dir(args.out) if world.is_main else None
     data = prepare_data(args)
+    defaults = data_defaults(args, data)      # batch size, epochs, early stopping from the table's size
+    config = fit_config(args, defaults)
     board = tensorboard(args, folder)
     callbacks = progress(args) + ([board] if board is not None else [])
     try:
@@ -30,6 +39,8 @@ def run(args: Namespace) -> int:
                            resume=args.resume)
     except TrainingDiverged as exc:
         raise TrainingFailed(str(exc)) from exc
+    if defaults.chosen:
+        result.defaults = defaults.to_dict()
     summary = result.summary()
     if board is not None and world.is_main:
         board.log_summary(summary)

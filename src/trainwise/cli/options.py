@@ -125,6 +125,10 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    return _parsed(text, int, "a whole number >= 0") if text.strip() == "0" else positive_int(text)
+
+
 def positive_float(text: str) -> float:
     value = _parsed(text, float, "a number")
     if not value > 0:
@@ -210,8 +214,10 @@ def out(p: argparse.ArgumentParser, what: str, default: str | None = None) -> No
     p.add_argument("--out", default=default, metavar="DIR", help=f"write {what}")
 
 
-def epochs(p: argparse.ArgumentParser, default: int = 20) -> None:
-    p.add_argument("--epochs", type=positive_int, default=default, metavar="N", help="passes over the training rows")
+def epochs(p: argparse.ArgumentParser, default: int | None = 20) -> None:
+    chosen = " (default: chosen from the number of training rows, see docs/defaults.md)" if default is None else ""
+    p.add_argument("--epochs", type=positive_int, default=default, metavar="N",
+                   help="passes over the training rows" + chosen)
 
 
 def positive(p: argparse.ArgumentParser) -> None:
@@ -219,8 +225,8 @@ def positive(p: argparse.ArgumentParser) -> None:
                    help="the positive class of a binary task (default: 1 or True, else the rarest class)")
 
 
-def table(p: argparse.ArgumentParser) -> None:
-    """The data and the model: `fit`, `compare` and `lr-find`."""
+def table(p: argparse.ArgumentParser, batch_size: int | None = 256) -> None:
+    """The data and the model: `fit`, `compare` and `lr-find` (`fit` chooses the batch size from the data)."""
     p.add_argument("data", help="training table: .csv, .csv.gz or .parquet")
     p.add_argument("--target", required=True, metavar="COL", help="the column holding the class label")
     val = p.add_mutually_exclusive_group()
@@ -229,7 +235,9 @@ def table(p: argparse.ArgumentParser) -> None:
                      help="share of rows held out for validation, stratified")
     positive(p)
     p.add_argument("--class-weights", choices=["balanced"], help="weight classes inversely to their frequency")
-    p.add_argument("--batch-size", type=positive_int, default=256, metavar="N", help="rows per training step")
+    chosen = " (default: chosen from the number of training rows, see docs/defaults.md)" if batch_size is None else ""
+    p.add_argument("--batch-size", type=positive_int, default=batch_size, metavar="N",
+                   help="rows per training step" + chosen)
     p.add_argument("--hidden", type=hidden, default="64,32", metavar="SIZES",
                    help="the MLP's hidden layer sizes, joined by commas")
     p.add_argument("--dropout", type=dropout, default=0.1, metavar="P", help="dropout after each hidden layer, in [0, 1)")
@@ -257,11 +265,11 @@ def schedule(p: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------------------------------------- commands
 def fit_flags(p: argparse.ArgumentParser) -> None:
-    table(p)
+    table(p, batch_size=None)
     optimizer(p)
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the optimizer's own)")
     schedule(p)
-    epochs(p)
+    epochs(p, default=None)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16: autocast forward and loss (for GPUs and large models: slower on the CPU and for "
                         "small models)")
@@ -276,8 +284,13 @@ def fit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
                    help="also checkpoint every this many steps (needs --out)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without improvement; the best weights are kept")
+    p.add_argument("--early-stopping", type=non_negative_int, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without improvement; the best weights are kept; 0: off "
+                        "(default: on, patience chosen from the epoch budget, see docs/defaults.md)")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false",
+                   help="skip the logistic regression fitted on the same rows to compare the network with")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit a temperature on the validation logits; predict applies it")
     p.add_argument("--min-delta", type=float, default=0.0, metavar="D", help="the least change that counts as improvement")
     p.add_argument("--monitor", default="val_loss", metavar="KEY", help="history key to judge epochs by")
     p.add_argument("--on-nan", choices=["stop", "raise"], default="stop",

@@ -15,6 +15,7 @@ from trainwise.callbacks import Callback
 from trainwise.config import TrainConfig, resolve_device
 from trainwise.data import TabularData, prepare_tabular, read_table
 from trainwise.data.stream import StreamData, prepare_stream
+from trainwise.defaults import MAX_BATCH, Defaults, choose_defaults
 from trainwise.errors import InputError
 from trainwise.report import RichProgress, TensorBoardLogger
 
@@ -36,7 +37,8 @@ def prepare_stream_data(args: Namespace) -> StreamData:
     whose seeded row hash falls under ``--val-fraction`` (not stratified)."""
     world = distributed.setup(args.device)
     return prepare_stream(args.data, args.target, val_path=args.val, val_fraction=args.val_fraction, seed=args.seed,
-                          batch_size=args.batch_size, positive=args.positive, shuffle_rows=args.shuffle_rows,
+                          batch_size=args.batch_size or MAX_BATCH, positive=args.positive,
+                          shuffle_rows=args.shuffle_rows,
                           device=resolve_device(world.device(args.device)), rank=world.rank,
                           world_size=world.size, source=args.data, val_source=args.val)
 
@@ -60,18 +62,33 @@ def shared_settings(args: Namespace, **more: object) -> dict[str, Any]:
     return settings
 
 
-def fit_config(args: Namespace) -> TrainConfig:
+def fit_config(args: Namespace, defaults: Defaults | None = None) -> TrainConfig:
     """`fit`'s settings: the shared ones, its optimizer and schedule, early stopping, checkpoints, the
-    threshold rule."""
+    threshold rule, the end-of-fit assessment. Batch size, epochs and early stopping come from
+    ``defaults`` (chosen from the data, explicit flags winning); without it, the flags or placeholders,
+    so that every other setting is checked before the data is read."""
+    chosen = defaults.settings() if defaults is not None else {
+        "batch_size": args.batch_size or 1, "epochs": args.epochs or 1, "early_stopping": args.early_stopping or None}
     return TrainConfig(
-        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, **chosen, baseline=args.baseline, calibrate=args.calibrate,
         optimizer_options=optimizer_options(args), schedule=args.schedule, warmup_epochs=args.warmup_epochs,
-        grad_clip=args.grad_clip, early_stopping=args.early_stopping, min_delta=args.min_delta,
+        grad_clip=args.grad_clip, min_delta=args.min_delta,
         monitor=args.monitor, on_nan=args.on_nan, checkpoint_dir=args.out, checkpoint_every=args.checkpoint_every,
         precision=args.precision, compile=args.compile, threshold=args.threshold,
         target_recall=args.target_recall, target_precision=args.target_precision,
         **table_settings(args),
     )
+
+
+def data_defaults(args: Namespace, data: TabularData | StreamData) -> Defaults:
+    """Batch size, epochs and early stopping for this table (trainwise.defaults), explicit flags winning."""
+    if isinstance(data, TabularData):
+        n_train, has_val, batch_size = data.n_train, data.n_val > 0, args.batch_size
+    else:   # a stream batches as it reads: its batch size is fixed before the rows are counted
+        n_train, has_val = sum(data.train.class_counts), sum(data.val.class_counts) > 0
+        batch_size = args.batch_size or MAX_BATCH
+    return choose_defaults(n_train, batch_size=batch_size, epochs=args.epochs,
+                           early_stopping=args.early_stopping, has_validation=has_val)
 
 
 def run_settings(args: Namespace, data: TabularData | StreamData) -> dict[str, Any]:

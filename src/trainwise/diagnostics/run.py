@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from trainwise.diagnostics import classification, curves, drift, gradients, logged, multilabel
+from trainwise.diagnostics import classification, curves, drift, gradients, logged, multilabel, quality
 from trainwise.diagnostics import data as data_checks
 from trainwise.diagnostics.findings import Finding
 from trainwise.diagnostics.series import chance_loss
@@ -78,6 +78,7 @@ def diagnose(history: Sequence[Mapping[str, Any]] | str | os.PathLike[str], *,
     else:
         if metrics:
             findings += classification.classification_findings(metrics, thresholds)
+            findings += quality.quality_findings(metrics)
         if data.get("class_counts"):
             findings += classification.class_imbalance(data["class_counts"], data.get("labels"))
         elif metrics:

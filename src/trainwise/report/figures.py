@@ -42,7 +42,8 @@ MAX_LABEL_CHARS = 18
 LOG_SCALE_RATIO = 5             # loss plotted on a log axis when its largest value is this many times its smallest
 
 FIGURE_FILES = {"loss": "loss.png", "metrics": "metrics.png", "confusion_matrix": "confusion_matrix.png",
-                "pr_curve": "pr_curve.png", "comparison": "comparison.png", "lr_find": "lr_find.png"}
+                "pr_curve": "pr_curve.png", "comparison": "comparison.png", "lr_find": "lr_find.png",
+                "reliability": "reliability.png"}
 
 
 def plain(text: Any, limit: int | None = None) -> str:
@@ -411,6 +412,39 @@ def lr_find_figure(lr_find: dict) -> Figure | None:
     return fig
 
 
+# ------------------------------------------------------------------------------------ calibration
+def reliability_figure(calibration: dict | None) -> Figure | None:
+    """The reliability diagram: per bin, the share of rows that came true against the mean confidence
+    (on the diagonal: calibrated); bar widths are the bins, the dots' sizes their rows. With a fitted
+    temperature, the rescaled probabilities' bins too."""
+    bins = (calibration or {}).get("bins") or []
+    if not bins:
+        return None
+    fig = new_figure(5.6, 4.2)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="calibrated")
+    largest = max(b["count"] for b in bins)
+    ax.bar([b["lower"] for b in bins], [b["accuracy"] for b in bins],
+           width=[max(b["upper"] - b["lower"], 0.01) for b in bins], align="edge", color=TRAIN_COLOR, alpha=0.25,
+           edgecolor=TRAIN_COLOR, linewidth=0.6)
+    ax.scatter([b["confidence"] for b in bins], [b["accuracy"] for b in bins],
+               s=[12 + 120 * b["count"] / largest for b in bins], color=TRAIN_COLOR, zorder=4,
+               label=f"model (ECE {calibration['ece']:.3f})")
+    after = calibration.get("bins_after") or []
+    if after:
+        ax.plot([b["confidence"] for b in after], [b["accuracy"] for b in after], color=VAL_COLOR, marker="o",
+                markersize=4, linewidth=1.2, zorder=5,
+                label=f"temperature {calibration['temperature']:.3g} (ECE {calibration['ece_after']:.3f})")
+    binary = calibration.get("kind") == "binary"
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlabel("predicted probability of the positive class" if binary else "confidence (top-class probability)")
+    ax.set_ylabel("share of positives" if binary else "accuracy")
+    ax.set_title("Reliability diagram")
+    ax.legend(loc="upper left")
+    return fig
+
+
 # ------------------------------------------------------------------------------------------ all
 def build_figures(summary: dict, *, comparison: dict | None = None, lr_find: dict | None = None) -> dict[str, Figure]:
     """Every figure the data allows, keyed by name (see ``FIGURE_FILES``), in report order."""
@@ -423,6 +457,7 @@ def build_figures(summary: dict, *, comparison: dict | None = None, lr_find: dic
         figures["confusion_matrix"] = confusion_figure(metrics) if metrics else None
         if binary_cell_names(metrics):
             figures["pr_curve"] = pr_curve_figure(metrics, summary.get("thresholds"), applied_threshold(summary))
+        figures["reliability"] = reliability_figure(metrics.get("calibration"))
         if comparison:
             figures["comparison"] = comparison_figure(comparison)
         if lr_find:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainwise.diagnostics.findings import SEVERITY_RANK
+from trainwise.diagnostics.quality import baseline_sentence, calibration_sentence
 from trainwise.io import atomic_write, jsonable
 from trainwise.report import figures as figs
 from trainwise.report.terminal import EPOCH_COLUMNS, VERDICT_WORDS
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 FIGURE_ALT = {"loss": "Training and validation loss per epoch", "metrics": "Validation metrics per epoch",
               "confusion_matrix": "Confusion matrix heatmap", "pr_curve": "Precision-recall curve",
-              "comparison": "Optimizer comparison: loss and score per epoch", "lr_find": "LR range test curve"}
+              "comparison": "Optimizer comparison: loss and score per epoch", "lr_find": "LR range test curve",
+              "reliability": "Reliability diagram: predicted probability against observed frequency"}
 EMPTY = "–"         # a cell or tile without a value
 
 
@@ -228,6 +230,22 @@ def threshold_view(summary: dict, svgs: dict[str, str]) -> dict:
             "scores": ", ".join(scores)}
 
 
+def quality_view(summary: dict, svgs: dict[str, str]) -> dict:
+    """The logistic-regression baseline on the same rows, and the calibration with its reliability diagram."""
+    metrics = summary.get("metrics") or {}
+    baseline = metrics.get("baseline") or {}
+    view = {"baseline": baseline_sentence(baseline), "table": None, "calibration": calibration_sentence(
+        metrics.get("calibration")), "figure": _figure(svgs, "reliability", "No calibration was recorded.")}
+    theirs = baseline.get("metrics") or {}
+    if baseline.get("ran") and theirs:
+        keys = (("loss", "loss"), ("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"),
+                ("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("ROC AUC", "roc_auc"))
+        rows = [[name, num(metrics.get(key)), num(theirs.get(key))] for name, key in keys
+                if theirs.get(key) is not None]
+        view["table"] = _table(["metric", "network", "logistic regression"], rows)
+    return view
+
+
 def comparison_view(comparison: dict, svgs: dict[str, str]) -> dict:
     winner = figs.winner_name(comparison)
     said = [comparison.get(k) for k in ("sentence", "summary")]
@@ -363,6 +381,9 @@ def render_html(summary: dict, svgs: dict[str, str], *, comparison: dict | None 
     if figs.binary_cell_names(summary.get("metrics") or {}):
         sections.append(("threshold", "Precision/recall", "Precision and recall by threshold",
                          threshold_view(summary, svgs)))
+    metrics = summary.get("metrics") or {}
+    if metrics.get("baseline") or metrics.get("calibration"):
+        sections.append(("quality", "Baseline", "Baseline and calibration", quality_view(summary, svgs)))
     if comparison:
         sections.append(("comparison", "Comparison", "Optimizer comparison", comparison_view(comparison, svgs)))
     if lr_find:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from trainwise.diagnostics.quality import baseline_sentence, calibration_sentence
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 VERDICT_STYLE = {"good": "bold green", "warning": "bold yellow", "bad": "bold red"}
 VERDICT_WORDS = {"good": "GOOD", "warning": "CHECK THE WARNINGS", "bad": "NOT READY"}
@@ -121,12 +123,21 @@ def print_summary(summary: dict, console: Console, *, title: str | None = None) 
     """Epochs, metrics, confusion matrix, findings and the verdict."""
     if title:
         console.rule(title)
+    defaults = summary.get("defaults") or {}
+    for name in defaults.get("chosen") or []:
+        reason = (defaults.get("reasons") or {}).get(name)
+        if reason:
+            console.print(Text("Chosen from the data: ", style="bold") + Text(reason))
     if summary.get("history"):
         console.print(epoch_table(summary["history"], summary.get("best_epoch")))
     metrics = summary.get("metrics")
     if metrics:
         console.print(metrics_table(metrics))
         console.print(label_table(metrics) if "per_label" in metrics else confusion_table(metrics))
+        for name, sentence in (("Baseline", baseline_sentence(metrics.get("baseline"))),
+                               ("Calibration", calibration_sentence(metrics.get("calibration")))):
+            if sentence:
+                console.print(Text(f"{name}: ", style="bold") + Text(sentence))
     findings = summary.get("findings") or []
     if findings:
         console.print(Text("Findings", style="bold underline"))
