@@ -10,6 +10,8 @@ Sections (all by default; ``--only`` picks some):
   overhead   trainwise's extra cost, split: per training step (today's step, with eager norms, the step
              before 8781f81, against the hand-written one, alternating in blocks of 64 steps; each extra
              timed alone), per validation pass, per fit (``overheads.py``).
+  integrations  Lightning's fit of the loops workload with and without trainwise's ``TrainwiseCallback``
+             (validation logits handed over; then training logits too), alternating; ratios to Lightning alone.
   kernels    the small operations the loop chose between: argmax against one comparison over two logits,
              softmax against a sigmoid of their difference, the score binning, the readings of one pass.
   rss        peak RSS of (b) against (a), each in a fresh process.
@@ -47,7 +49,7 @@ import torch  # noqa: E402
 
 from benchmarks import bench_lib as bl  # noqa: E402
 
-SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile")
+SECTIONS = ("loops", "overhead", "integrations", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "val_batch_size": bl.VAL_BATCH_SIZE, "lr": bl.LR},
                "sections": {}}
     print(f"machine: {results['machine']['summary']}")
-    runners = {"loops": run_loops, "overhead": run_overhead, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
+    runners = {"loops": run_loops, "overhead": run_overhead, "integrations": run_integrations, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
                "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile}
     for name in SECTIONS:
         if name not in only:
@@ -159,6 +161,40 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
           + ", ".join(f"{k} {v:.1e}" for k, v in same.items()))
     out = {"timings": result, "timings_alone": alone, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
     return out
+
+
+# --------------------------------------------------------------------------- integrations
+def run_integrations(args: argparse.Namespace, repeats: int) -> dict:
+    """What ``trainwise.integrations.lightning.TrainwiseCallback`` adds to a Lightning fit (the loops' (c))."""
+    if not bl.lightning_available():
+        print("  skipped: pip install lightning torchmetrics (the `bench` extra)")
+        return {"skipped": "lightning not installed"}
+    from trainwise.integrations.lightning import TrainwiseCallback
+
+    bl.quiet_lightning()
+    data = bl.make_data(args.rows)
+    epochs, device = args.epochs, args.device
+    callbacks: dict[str, TrainwiseCallback] = {}
+
+    def with_callback(name: str, train_logits: bool = False):
+        def call():
+            callbacks[name] = TrainwiseCallback(verbose=False)
+            bl.lightning_fit(data, epochs, device=device, callbacks=[callbacks[name]], train_logits=train_logits)
+        return call
+
+    contenders = {
+        "Lightning+torchmetrics": lambda: bl.lightning_fit(data, epochs, device=device),
+        "  + TrainwiseCallback": with_callback("validation"),
+        "  + TrainwiseCallback, training logits too": with_callback("training", train_logits=True),
+    }
+    result = bl.alternate(contenders, repeats)
+    print(bl.format_table(result, "Lightning+torchmetrics",
+                          f"  {args.rows} rows, {epochs} epochs, the loops' Lightning module; the callback reads the "
+                          f"validation logits (and, last row, the training logits); {repeats} alternating rounds"))
+    run = callbacks["training"].run
+    print(f"  the callback's run: {len(run.history)} epochs, {run.metrics['num_samples']} validation rows, "
+          f"verdict {run.verdict}, train accuracy {run.history[-1]['train_accuracy']:.4f}")
+    return {"timings": result, "verdict": run.verdict, "epochs": len(run.history)}
 
 
 # --------------------------------------------------------------------------- overhead
