@@ -165,25 +165,36 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
 
 # --------------------------------------------------------------------------- integrations
 def run_integrations(args: argparse.Namespace, repeats: int) -> dict:
-    """What ``trainwise.integrations.lightning.TrainwiseCallback`` adds to a Lightning fit (the loops' (c))."""
+    """What ``trainwise.integrations.lightning.TrainwiseCallback`` adds to a Lightning fit (the loops' (c)).
+
+    Two figures: the fit's time with the callback against the fit alone (a ratio per round, alternating;
+    a row with an empty Lightning ``Callback`` shows how far rounds move for nothing), and the CPU time
+    spent inside the callback's hooks as a share of the fit's, which the machine's load disturbs far less."""
     if not bl.lightning_available():
         print("  skipped: pip install lightning torchmetrics (the `bench` extra)")
         return {"skipped": "lightning not installed"}
-    from trainwise.integrations.lightning import TrainwiseCallback
+    import lightning as L
 
     bl.quiet_lightning()
     data = bl.make_data(args.rows)
     epochs, device = args.epochs, args.device
-    callbacks: dict[str, TrainwiseCallback] = {}
+    shares: dict[str, list[float]] = {"validation": [], "training": []}
+    runs = {}
+    TimedCallback = _timed_callback()
 
     def with_callback(name: str, train_logits: bool = False):
         def call():
-            callbacks[name] = TrainwiseCallback(verbose=False)
-            bl.lightning_fit(data, epochs, device=device, callbacks=[callbacks[name]], train_logits=train_logits)
+            callback = TimedCallback(verbose=False)
+            started = time.process_time()
+            bl.lightning_fit(data, epochs, device=device, callbacks=[callback], train_logits=train_logits)
+            shares[name].append(callback.spent / (time.process_time() - started))
+            runs[name] = callback.run
         return call
 
     contenders = {
         "Lightning+torchmetrics": lambda: bl.lightning_fit(data, epochs, device=device),
+        "  + an empty Lightning Callback (noise)": lambda: bl.lightning_fit(data, epochs, device=device,
+                                                                           callbacks=[L.Callback()]),
         "  + TrainwiseCallback": with_callback("validation"),
         "  + TrainwiseCallback, training logits too": with_callback("training", train_logits=True),
     }
@@ -191,10 +202,33 @@ def run_integrations(args: argparse.Namespace, repeats: int) -> dict:
     print(bl.format_table(result, "Lightning+torchmetrics",
                           f"  {args.rows} rows, {epochs} epochs, the loops' Lightning module; the callback reads the "
                           f"validation logits (and, last row, the training logits); {repeats} alternating rounds"))
-    run = callbacks["training"].run
+    inside = {name: statistics.median(values) for name, values in shares.items()}
+    print("  CPU time inside the callback's hooks, share of the fit's (median of the rounds): "
+          + ", ".join(f"{name} logits {share:.2%}" for name, share in inside.items()))
+    run = runs["training"]
     print(f"  the callback's run: {len(run.history)} epochs, {run.metrics['num_samples']} validation rows, "
           f"verdict {run.verdict}, train accuracy {run.history[-1]['train_accuracy']:.4f}")
-    return {"timings": result, "verdict": run.verdict, "epochs": len(run.history)}
+    return {"timings": result, "hook_share": inside, "hook_shares": shares, "verdict": run.verdict}
+
+
+def _timed_callback():
+    """``TrainwiseCallback`` whose hooks add up the CPU time spent in them (``spent``)."""
+    from trainwise.integrations.lightning import TrainwiseCallback
+
+    hooks = ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_validation_epoch_start",
+             "on_validation_batch_end", "on_train_epoch_end", "on_train_end")
+
+    def timed(hook):
+        def call(self, *args, **kwargs):
+            started = time.process_time()
+            try:
+                return hook(self, *args, **kwargs)
+            finally:
+                self.spent += time.process_time() - started
+        return call
+
+    return type("TimedCallback", (TrainwiseCallback,),
+                {"spent": 0.0, **{name: timed(getattr(TrainwiseCallback, name)) for name in hooks}})
 
 
 # --------------------------------------------------------------------------- overhead

@@ -88,7 +88,7 @@ class StepLosses:
         self._count = 0
 
     def add(self, loss: torch.Tensor, n: int) -> None:
-        self._held.setdefault(n, []).append(loss.detach().reshape(()))
+        self._held.setdefault(n, []).append(loss.detach() if loss.requires_grad else loss)
         self.seen += n
         self._count += 1
         if self._count >= self.FOLD_EVERY:
@@ -96,7 +96,7 @@ class StepLosses:
 
     def _fold(self) -> None:
         for n, losses in self._held.items():
-            part = torch.stack(losses).to(torch.float64).sum() * n
+            part = torch.stack([loss.reshape(()) for loss in losses]).to(torch.float64).sum() * n
             self.total = part if self.total is None else self.total + part
         self._held, self._count = {}, 0
 
@@ -234,6 +234,22 @@ class Session:
         if self.verbose:
             print_verdict(run, folder)
         return run
+
+
+class SessionOwner:
+    """What every ``TrainwiseCallback`` shows of its session: ``run`` and ``monitor``."""
+
+    session: Session
+
+    @property
+    def run(self) -> Run | None:
+        """The Run, once training ended (None before)."""
+        return self.session.run
+
+    @property
+    def monitor(self) -> Monitor:
+        """The `trainwise.Monitor` the framework's hooks feed (its ``history`` grows epoch by epoch)."""
+        return self.session.monitor
 
 
 def print_verdict(run: Run, folder: Path | None) -> None:

@@ -25,9 +25,7 @@ import numpy as np
 import torch
 
 from trainwise.errors import InputError
-from trainwise.integrations.common import Session
-from trainwise.monitor import Monitor
-from trainwise.run import Run
+from trainwise.integrations.common import Session, SessionOwner
 
 try:
     import keras
@@ -42,7 +40,7 @@ except ModuleNotFoundError as exc:
 PREDICT_BATCH = 1024
 
 
-class TrainwiseCallback(keras.callbacks.Callback):
+class TrainwiseCallback(keras.callbacks.Callback, SessionOwner):
     """trainwise's history, findings and verdict for a Keras ``fit``; ``callback.run`` afterwards.
 
     ``out``: a folder for the run files and report.html. ``verbose``: print the verdict to stderr at the end.
@@ -65,15 +63,6 @@ class TrainwiseCallback(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.probabilities = probabilities
         self._probabilities = False
-
-    @property
-    def run(self) -> Run | None:
-        """The Run, once training ended (None before)."""
-        return self.session.run
-
-    @property
-    def monitor(self) -> Monitor:
-        return self.session.monitor
 
     # ------------------------------------------------------------------ hooks
     def on_train_begin(self, logs: dict | None = None) -> None:

@@ -26,9 +26,7 @@ import torch
 
 from trainwise import distributed
 from trainwise.errors import InputError
-from trainwise.integrations.common import Session
-from trainwise.monitor import Monitor
-from trainwise.run import Run
+from trainwise.integrations.common import Session, SessionOwner
 
 try:
     from lightning.pytorch import Callback
@@ -46,7 +44,7 @@ TARGET_KEYS = ("labels", "label", "target", "targets", "y")
 LOGIT_KEYS = ("logits", "preds", "outputs")
 
 
-class TrainwiseCallback(Callback):
+class TrainwiseCallback(Callback, SessionOwner):
     """trainwise's history, findings and verdict for a Lightning fit; ``callback.run`` afterwards.
 
     ``out``: a folder for the run files and report.html (rank 0). ``verbose``: print the verdict to stderr at
@@ -65,18 +63,11 @@ class TrainwiseCallback(Callback):
                                target_precision=target_precision, monitor=monitor, title=title)
         self.grad_norms = grad_norms
         self._pending: dict[str, Any] | None = None     # the last epoch's measured record, closed at the next hook
-
-    @property
-    def run(self) -> Run | None:
-        """The Run, once training ended (None before)."""
-        return self.session.run
-
-    @property
-    def monitor(self) -> Monitor:
-        return self.session.monitor
+        self._loss_scale = 1                            # Lightning hands over loss / accumulate_grad_batches
 
     # ------------------------------------------------------------------ hooks
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self._loss_scale = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
         self.session.begin(main=trainer.is_global_zero, world=distributed.current(),
                            model=pl_module if self.grad_norms else None)
 
@@ -88,8 +79,8 @@ class TrainwiseCallback(Callback):
         loss, logits = _loss_and_logits(outputs)
         if loss is None:                                  # training_step returned None: Lightning skipped the step
             return
-        if pl_module.automatic_optimization and trainer.accumulate_grad_batches > 1:
-            loss = loss * trainer.accumulate_grad_batches  # Lightning hands over loss / accumulate_grad_batches
+        if self._loss_scale != 1:
+            loss = loss * self._loss_scale
         targets = batch_targets(batch, required=logits is not None)
         self.session.train_step(loss, logits, targets)
 
@@ -137,17 +128,17 @@ def _lr(trainer: Any) -> float | None:
 
 def _loss_and_logits(outputs: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """A step's output: a tensor of logits (validation) or loss (training), or a dict with ``loss`` and/or
-    ``logits`` (also ``preds``, ``outputs``)."""
+    ``logits`` (also ``preds``, ``outputs``), or an object with ``logits`` (a Hugging Face ModelOutput)."""
     if isinstance(outputs, torch.Tensor):
         return (outputs, None) if outputs.dim() == 0 else (None, outputs)
     if isinstance(outputs, Mapping):
         loss = outputs.get("loss")
-        logits = next((outputs[k] for k in LOGIT_KEYS if isinstance(outputs.get(k), torch.Tensor)), None)
-        if logits is None and hasattr(outputs, "logits"):
-            logits = outputs.logits
-        return (loss if isinstance(loss, torch.Tensor) else None), logits
-    logits = getattr(outputs, "logits", None)          # a Hugging Face ModelOutput
-    return getattr(outputs, "loss", None), logits if isinstance(logits, torch.Tensor) else None
+        logits = outputs.get("logits")
+        if logits is None:
+            logits = next((outputs[k] for k in LOGIT_KEYS if isinstance(outputs.get(k), torch.Tensor)), None)
+    else:
+        loss, logits = getattr(outputs, "loss", None), getattr(outputs, "logits", None)
+    return (loss if isinstance(loss, torch.Tensor) else None), (logits if isinstance(logits, torch.Tensor) else None)
 
 
 def batch_targets(batch: Any, *, required: bool) -> torch.Tensor | None:

@@ -33,9 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainwise.integrations.common import Session
+from trainwise.integrations.common import Session, SessionOwner
 from trainwise.monitor import VAL_KEYS, Monitor
-from trainwise.run import Run
 
 try:
     from transformers import TrainerCallback
@@ -48,7 +47,7 @@ except ImportError:
 IGNORE_INDEX = -100          # Hugging Face's label for "no label here"
 
 
-class TrainwiseCallback(TrainerCallback):
+class TrainwiseCallback(TrainerCallback, SessionOwner):
     """trainwise's history, findings and verdict for a Hugging Face Trainer run; ``callback.run`` afterwards.
 
     Pass ``compute_metrics=callback.compute_metrics`` to the Trainer for the validation predictions.
@@ -72,15 +71,6 @@ class TrainwiseCallback(TrainerCallback):
         self._evaluated = False           # an evaluation closed a record during this epoch
         self._in_pass = False             # a batched evaluation (batch_eval_metrics) is under way
         self._scratch: Monitor | None = None      # measures evaluations outside training
-
-    @property
-    def run(self) -> Run | None:
-        """The Run, once training ended (None before)."""
-        return self.session.run
-
-    @property
-    def monitor(self) -> Monitor:
-        return self.session.monitor
 
     # ------------------------------------------------------------------ the Trainer's compute_metrics
     def compute_metrics(self, eval_pred: Any, compute_result: bool | None = None) -> dict[str, float]:
