@@ -51,15 +51,15 @@ def test_an_overfitting_keras_run_is_called_out_with_its_best_epoch_from_the_fit
 def test_a_healthy_keras_run_with_validation_data_given_to_the_callback_gets_no_warning(tmp_path, capsys):
     (X, y), (Xv, yv) = blobs()
     model = mlp(8, 16, 2, "softmax")
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = np.eye(2, dtype=np.float32)
     callback = TrainwiseCallback(validation_data=(Xv, one_hot[yv]), verbose=False, batch_size=64)
-    model.fit(X, one_hot[y], epochs=12, batch_size=32, verbose=0, callbacks=[callback])
+    model.fit(X, one_hot[y], epochs=10, batch_size=32, verbose=0, callbacks=[callback])
     run = callback.run
 
     assert [f for f in run.findings if f.severity.value != "info"] == [], [f.message for f in run.findings]
     assert run.verdict == "good"
-    assert run.metrics["num_samples"] == 200 and run.metrics["accuracy"] > 0.95
+    assert run.metrics["num_samples"] == 200 and run.metrics["accuracy"] > 0.9
     # no validation in the fit itself: the validation loss is trainwise's own cross-entropy on the predictions
     assert all(r["val_loss"] is not None for r in run.history)
     assert capsys.readouterr().err == ""

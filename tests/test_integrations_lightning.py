@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -113,8 +115,8 @@ def test_an_overfitting_lightning_run_is_called_out_with_its_best_epoch(tmp_path
 def test_a_healthy_lightning_run_gets_no_warning_and_reads_dict_batches_and_dict_outputs(capsys):
     (Xt, yt), (Xv, yv) = blobs()
     callback = TrainwiseCallback(verbose=False)
-    fit(Classifier(8, 16, lr=1e-2, returns="dicts", log=False), DictRows(Xt, yt), DictRows(Xv, yv), callback,
-        epochs=12, batch_size=32)
+    fit(Classifier(8, 16, lr=3e-3, returns="dicts", log=False), DictRows(Xt, yt), DictRows(Xv, yv), callback,
+        epochs=10, batch_size=32)
     run = callback.run
     assert [f for f in run.findings if f.severity.value != "info"] == [], [f.message for f in run.findings]
     assert run.verdict == "good"
@@ -131,13 +133,17 @@ def test_validation_that_returns_nothing_keeps_the_logged_curves_without_a_confu
     class LogsOnly(Classifier):
         def validation_step(self, batch, batch_idx):
             super().validation_step(batch, batch_idx)         # logs val_loss, returns nothing
+            return None
 
-    callback = TrainwiseCallback(verbose=False)
-    fit(LogsOnly(30, 32, lr=3e-3), train, val, callback, epochs=3)
+    callback = TrainwiseCallback(verbose=False, grad_norms=True)
+    fit(LogsOnly(30, 32, lr=3e-3, returns="dicts"), train, val, callback, epochs=3)
     run = callback.run
     assert run.metrics is None and run.thresholds is None
     assert all(r["val_loss"] is not None and r["train_loss"] is not None for r in run.history)
     assert run.best_epoch is not None
+    # training_step handed its logits over: training accuracy and (grad_norms=True) gradient norms
+    assert run.history[0]["train_accuracy"] is not None
+    assert run.history[0]["grad_norm_mean"] > 0 and run.history[0]["grad_top_layer"].startswith("net.")
 
 
 def test_loss_of_accumulated_steps_is_the_steps_own():
@@ -159,3 +165,20 @@ def test_loss_of_accumulated_steps_is_the_steps_own():
                         enable_model_summary=False, accumulate_grad_batches=2, callbacks=[callback])
     trainer.fit(module, DataLoader(TensorDataset(*map(torch.as_tensor, train)), batch_size=16))
     assert callback.run.history[0]["train_loss"] == pytest.approx(sum(module.seen) / 80, rel=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("TRAINWISE_SLOW_TESTS") != "1",
+                    reason="2 Lightning processes on gloo: about 70 s on the 2-core dev machine; TRAINWISE_SLOW_TESTS=1")
+def test_under_ddp_every_rank_holds_the_same_run_and_rank_0_alone_prints_and_writes(tmp_path):
+    worker = Path(__file__).parent / "helpers" / "lightning_ddp_worker.py"
+    done = subprocess.run([sys.executable, str(worker), str(tmp_path)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for mine, theirs in zip(ranks[0]["history"], ranks[1]["history"], strict=True):
+        mine.pop("seconds"), theirs.pop("seconds")
+        assert mine == theirs
+    # both shards measured (Lightning's DistributedSampler pads 269 rows to 2 x 135)
+    assert ranks[0]["metrics"]["num_samples"] == 270
+    assert (tmp_path / "run" / "summary.json").is_file()
+    assert done.stderr.count("trainwise: Verdict") == 1

@@ -45,11 +45,11 @@ def tiny_bert():
     return BertForSequenceClassification(config)
 
 
-def trainer(tmp_path, callback, *, epochs=3, **args):
+def trainer(tmp_path, callback, *, epochs=3, eval_strategy="epoch", logging_steps=5, **args):
     arguments = TrainingArguments(output_dir=str(tmp_path / "hf"), num_train_epochs=epochs, learning_rate=1e-3,
                                   per_device_train_batch_size=32, per_device_eval_batch_size=64,
-                                  eval_strategy="epoch", save_strategy="no", report_to=[], use_cpu=True,
-                                  disable_tqdm=True, logging_steps=5, seed=0, **args)
+                                  eval_strategy=eval_strategy, save_strategy="no", report_to=[], use_cpu=True,
+                                  disable_tqdm=True, logging_steps=logging_steps, seed=0, **args)
     return Trainer(model=tiny_bert(), args=arguments, train_dataset=Tokens(400, 0), eval_dataset=Tokens(300, 1),
                    compute_metrics=callback.compute_metrics, callbacks=[callback])
 
@@ -97,3 +97,14 @@ def test_batched_evaluation_measures_on_the_device_batch_by_batch(tmp_path):
     assert run.metrics["num_samples"] == 300 and run.metrics["confusion_matrix"] == [[290, 0], [10, 0]]
     evals = [e for e in hf.state.log_history if "eval_loss" in e]
     assert evals[-1]["eval_mine"] == 1.0 and evals[-1]["eval_accuracy"] == run.metrics["accuracy"]
+
+
+def test_without_evaluation_each_epoch_gets_its_training_loss_and_no_confusion_matrix(tmp_path, capsys):
+    callback = TrainwiseCallback()
+    hf = trainer(tmp_path, callback, epochs=2, eval_strategy="no", logging_steps=100)
+    hf.train()
+    run = callback.run
+    assert [r["epoch"] for r in run.history] == [1, 2] and run.metrics is None
+    logged = [e["loss"] for e in hf.state.log_history if "loss" in e]
+    assert [r["train_loss"] for r in run.history] == logged            # the epoch-end logs the callback asked for
+    assert "no validation predictions seen" in capsys.readouterr().err

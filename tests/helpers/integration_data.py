@@ -21,8 +21,9 @@ def noisy_cancer(n_train: int = 80, flip: float = 0.2, seed: int = 0):
 
 
 def blobs(n: int = 600, d: int = 8, seed: int = 0):
-    """Two well-separated Gaussian blobs, split 400/200: any model learns them cleanly."""
+    """Two Gaussian blobs 3 standard deviations apart (about 7 % of rows on the wrong side), split 400/200: a
+    small model learns them in a few epochs and settles."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    X = (rng.normal(size=(n, d)) + 2.5 * (2 * y[:, None] - 1) / np.sqrt(d)).astype(np.float32)
+    X = (rng.normal(size=(n, d)) + 1.5 * (2 * y[:, None] - 1) / np.sqrt(d)).astype(np.float32)
     return (X[:400], y[:400].astype(np.int64)), (X[400:], y[400:].astype(np.int64))
