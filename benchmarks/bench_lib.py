@@ -191,8 +191,12 @@ def lightning_available() -> bool:
 
 
 def lightning_fit(data: Data, epochs: int, *, batch_size: int = BATCH_SIZE, seed: int = SEED,
-                  device: str = "cpu") -> dict:
-    """Lightning the way its docs show it: a LightningModule, DataLoaders, torchmetrics, ``self.log``."""
+                  device: str = "cpu", callbacks: list | None = None, train_logits: bool = False) -> dict:
+    """Lightning the way its docs show it: a LightningModule, DataLoaders, torchmetrics, ``self.log``.
+
+    ``validation_step`` returns its logits (Lightning passes them to callbacks and keeps nothing, so this
+    costs nothing without one); ``train_logits``: ``training_step`` returns ``{"loss", "logits"}`` too.
+    ``callbacks``: added to the Trainer (the ``integrations`` section times trainwise's)."""
     import lightning as L
     import torchmetrics
     from torch.utils.data import DataLoader, TensorDataset
@@ -213,15 +217,17 @@ def lightning_fit(data: Data, epochs: int, *, batch_size: int = BATCH_SIZE, seed
 
         def training_step(self, batch, batch_idx):
             xb, yb = batch
-            loss = F.cross_entropy(self.model(xb), yb)
+            out = self.model(xb)
+            loss = F.cross_entropy(out, yb)
             self.log("train_loss", loss, on_step=False, on_epoch=True)
-            return loss
+            return {"loss": loss, "logits": out} if train_logits else loss
 
         def validation_step(self, batch, batch_idx):
             xb, yb = batch
             out = self.model(xb)
             self.log("val_loss", F.cross_entropy(out, yb), on_epoch=True)
             self.val_metrics.update(out.argmax(dim=1), yb)
+            return out
 
         def on_validation_epoch_end(self) -> None:
             self.log_dict(self.val_metrics.compute())
@@ -237,7 +243,7 @@ def lightning_fit(data: Data, epochs: int, *, batch_size: int = BATCH_SIZE, seed
     val = DataLoader(TensorDataset(data.X_val, data.y_val), batch_size=VAL_BATCH_SIZE, pin_memory=pin)
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        deterministic=False)
+                        deterministic=False, callbacks=callbacks or [])
     trainer.fit(Module(), train, val)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 

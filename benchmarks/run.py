@@ -10,6 +10,8 @@ Sections (all by default; ``--only`` picks some):
   overhead   trainwise's extra cost, split: per training step (today's step, with eager norms, the step
              before 8781f81, against the hand-written one, alternating in blocks of 64 steps; each extra
              timed alone), per validation pass, per fit (``overheads.py``).
+  integrations  Lightning's fit of the loops workload with and without trainwise's ``TrainwiseCallback``
+             (validation logits handed over; then training logits too), alternating; ratios to Lightning alone.
   kernels    the small operations the loop chose between: argmax against one comparison over two logits,
              softmax against a sigmoid of their difference, the score binning, the readings of one pass.
   rss        peak RSS of (b) against (a), each in a fresh process.
@@ -52,8 +54,8 @@ import torch  # noqa: E402
 
 from benchmarks import bench_lib as bl  # noqa: E402
 
-SECTIONS = ("loops", "overhead", "kernels", "rss", "scaling", "ingest", "leakage", "precision", "profile", "predict",
-            "quality")
+SECTIONS = ("loops", "overhead", "integrations", "kernels", "rss", "scaling", "ingest", "leakage", "precision",
+            "profile", "predict", "quality")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                                                       "val_batch_size": bl.VAL_BATCH_SIZE, "lr": bl.LR},
                "sections": {}}
     print(f"machine: {results['machine']['summary']}")
-    runners = {"loops": run_loops, "overhead": run_overhead, "kernels": run_kernels, "rss": run_rss, "scaling": run_scaling,
-               "ingest": run_ingest, "leakage": run_leakage, "precision": run_precision, "profile": run_profile,
-               "predict": run_predict, "quality": run_quality}
+    runners = {"loops": run_loops, "overhead": run_overhead, "integrations": run_integrations, "kernels": run_kernels,
+               "rss": run_rss, "scaling": run_scaling, "ingest": run_ingest, "leakage": run_leakage,
+               "precision": run_precision, "profile": run_profile, "predict": run_predict, "quality": run_quality}
     for name in SECTIONS:
         if name not in only:
             continue
@@ -166,6 +168,74 @@ def run_loops(args: argparse.Namespace, repeats: int) -> dict:
           + ", ".join(f"{k} {v:.1e}" for k, v in same.items()))
     out = {"timings": result, "timings_alone": alone, "last_epoch_difference": same, "hand_last_epoch": hand, "trainwise_last_epoch": run}
     return out
+
+
+# --------------------------------------------------------------------------- integrations
+def run_integrations(args: argparse.Namespace, repeats: int) -> dict:
+    """What ``trainwise.integrations.lightning.TrainwiseCallback`` adds to a Lightning fit (the loops' (c)).
+
+    Two figures: the fit's time with the callback against the fit alone (a ratio per round, alternating;
+    a row with an empty Lightning ``Callback`` shows how far rounds move for nothing), and the CPU time
+    spent inside the callback's hooks as a share of the fit's, which the machine's load disturbs far less."""
+    if not bl.lightning_available():
+        print("  skipped: pip install lightning torchmetrics (the `bench` extra)")
+        return {"skipped": "lightning not installed"}
+    import lightning as L
+
+    bl.quiet_lightning()
+    data = bl.make_data(args.rows)
+    epochs, device = args.epochs, args.device
+    shares: dict[str, list[float]] = {"validation": [], "training": []}
+    runs = {}
+    TimedCallback = _timed_callback()
+
+    def with_callback(name: str, train_logits: bool = False):
+        def call():
+            callback = TimedCallback(verbose=False)
+            started = time.process_time()
+            bl.lightning_fit(data, epochs, device=device, callbacks=[callback], train_logits=train_logits)
+            shares[name].append(callback.spent / (time.process_time() - started))
+            runs[name] = callback.run
+        return call
+
+    contenders = {
+        "Lightning+torchmetrics": lambda: bl.lightning_fit(data, epochs, device=device),
+        "  + an empty Lightning Callback (noise)": lambda: bl.lightning_fit(data, epochs, device=device,
+                                                                           callbacks=[L.Callback()]),
+        "  + TrainwiseCallback": with_callback("validation"),
+        "  + TrainwiseCallback, training logits too": with_callback("training", train_logits=True),
+    }
+    result = bl.alternate(contenders, repeats)
+    print(bl.format_table(result, "Lightning+torchmetrics",
+                          f"  {args.rows} rows, {epochs} epochs, the loops' Lightning module; the callback reads the "
+                          f"validation logits (and, last row, the training logits); {repeats} alternating rounds"))
+    inside = {name: statistics.median(values) for name, values in shares.items()}
+    print("  CPU time inside the callback's hooks, share of the fit's (median of the rounds): "
+          + ", ".join(f"{name} logits {share:.2%}" for name, share in inside.items()))
+    run = runs["training"]
+    print(f"  the callback's run: {len(run.history)} epochs, {run.metrics['num_samples']} validation rows, "
+          f"verdict {run.verdict}, train accuracy {run.history[-1]['train_accuracy']:.4f}")
+    return {"timings": result, "hook_share": inside, "hook_shares": shares, "verdict": run.verdict}
+
+
+def _timed_callback():
+    """``TrainwiseCallback`` whose hooks add up the CPU time spent in them (``spent``)."""
+    from trainwise.integrations.lightning import TrainwiseCallback
+
+    hooks = ("on_train_start", "on_train_epoch_start", "on_train_batch_end", "on_validation_epoch_start",
+             "on_validation_batch_end", "on_train_epoch_end", "on_train_end")
+
+    def timed(hook):
+        def call(self, *args, **kwargs):
+            started = time.process_time()
+            try:
+                return hook(self, *args, **kwargs)
+            finally:
+                self.spent += time.process_time() - started
+        return call
+
+    return type("TimedCallback", (TrainwiseCallback,),
+                {"spent": 0.0, **{name: timed(getattr(TrainwiseCallback, name)) for name in hooks}})
 
 
 # --------------------------------------------------------------------------- overhead
