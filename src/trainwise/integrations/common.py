@@ -47,10 +47,14 @@ def logged_record(logged: Mapping[str, Any]) -> dict[str, float]:
     The one place the integrations map key names; it applies the rule `trainwise diagnose` reads log files
     with (`trainwise.history.canonical_key`). Of several names for one key, a per-epoch value (``*_epoch``,
     Lightning's ``on_epoch=True``) beats a plain one, which beats a per-step one (``*_step``). Values that are
-    not numbers are left out; a tensor is read here (once per epoch).
+    not numbers are left out; a tensor is read here (once per epoch). Test-set keys (``test_loss``) are left
+    out too: inside a fit they come from a test run, not from validation (a log file without any validation
+    column is read with them as its held-out signal, but a framework hands both apart).
     """
     chosen: dict[str, tuple[int, float]] = {}
     for name, value in logged.items():
+        if str(name).lower().startswith(("test_", "test/", "test ")):
+            continue
         key = canonical_key(str(name))
         if key is None or key == "epoch":
             continue
