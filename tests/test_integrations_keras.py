@@ -11,7 +11,8 @@ import pytest
 
 if os.environ.setdefault("KERAS_BACKEND", "torch") != "torch":
     pytest.skip("these tests run Keras on its torch backend", allow_module_level=True)
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
+
 from trainwise.integrations.keras import TrainwiseCallback  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))

@@ -10,13 +10,13 @@ import sys
 import warnings
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-L = pytest.importorskip("lightning")
 from trainwise.integrations.lightning import TrainwiseCallback  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 
+import accelerate  # noqa: F401 (a dev dependency: a missing one fails, never skips)
 import numpy as np
 import pytest
 import torch
-
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("accelerate")
+import transformers
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments  # noqa: E402
 
 from trainwise.integrations.transformers import TrainwiseCallback  # noqa: E402

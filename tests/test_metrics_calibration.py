@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import torchmetrics.classification as tm
 
 from trainwise.metrics.calibration import (
     CalibrationAccumulator,
@@ -17,8 +18,6 @@ from trainwise.metrics.calibration import (
     expected_calibration_error,
     fit_temperature,
 )
-
-tm = pytest.importorskip("torchmetrics.classification")
 
 
 def _binary(n=2000, seed=0):
