@@ -95,7 +95,7 @@ def test_a_dict_batch_with_labels_is_passed_as_keyword_inputs():
 
 # ---------------------------------------------------------------------------------------------- Hugging Face
 def test_a_tiny_transformers_model_with_dict_batches_and_sequence_classifier_output():
-    import transformers as transformers
+    import transformers
     config = transformers.BertConfig(vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=16, num_labels=2)
     torch.manual_seed(0)

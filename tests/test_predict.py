@@ -310,7 +310,7 @@ def test_a_bad_row_late_in_a_stream_leaves_no_file(run_dir, table, tmp_path, cap
 
 # ---- ONNX ------------------------------------------------------------------------------------------------
 def test_onnx_export_matches_predict_proba(run_dir, model, table, tmp_path, capsys):
-    import onnx as onnx
+    import onnx
     import onnxruntime as ort
     path = tmp_path / "model.onnx"
     code, out, err = run_cli(capsys, "export", run_dir, "--onnx", path)
