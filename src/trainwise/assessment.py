@@ -23,7 +23,7 @@ from trainwise import baseline as lr_baseline
 from trainwise.batching import TensorBatches
 from trainwise.distributed import World
 from trainwise.metrics.calibration import CalibrationAccumulator, apply_temperature, fit_temperature
-from trainwise.task import Task, class_weight_tensor, predict
+from trainwise.task import Task, class_weight_tensor, forward, predict
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def probabilities(out: torch.Tensor, task: Task) -> torch.Tensor:
     probabilities ``[N, C]`` (multiclass)."""
     if task.binary:
         return predict(out, task, with_scores=True)[1]
-    return out.float().softmax(dim=1)
+    return out.float() if task.probabilities else out.float().softmax(dim=1)
 
 
 def baseline_applies(train: Any, val: Any, world: World | None = None) -> str | None:
@@ -65,20 +65,22 @@ def assess(model: nn.Module, task: Task, train: Any, val: Any, *, baseline: bool
     ``device``: where the calibration sums live (the model's: under torchrun they are all-reduced there).
     """
     world = world if world is not None else World()
+    if task.multilabel:
+        return {}        # calibration and the baseline judge one class per row; multi-label has its own findings
     skip_baseline = "turned off (baseline=False, --no-baseline)" if not baseline else baseline_applies(train, val, world)
     keep_rows = skip_baseline is None
-    keep_logits = calibrate and not world.distributed
+    keep_logits = calibrate and not world.distributed and not task.probabilities   # a temperature scales logits
     autocast = autocast if autocast is not None else contextlib.nullcontext()
     calibration = CalibrationAccumulator(top_label=not task.binary, device=device)
     correct, scores, logits, targets = [], [], [], []
     model.eval()
     with torch.inference_mode():
-        for xb, yb in val.epoch(0):
+        for batch in val.epoch(0):
             with autocast:
-                out = model(xb)
-            yb = yb.reshape(-1).long()
+                out = forward(model, batch[0])
+            yb = batch[1].reshape(-1).long()
             preds, score = predict(out, task, with_scores=task.binary)
-            probs = score if task.binary else out.float().softmax(dim=1)
+            probs = score if task.binary else probabilities(out, task)
             calibration.update(probs, (yb == task.positive).long() if task.binary else yb)
             if keep_rows:
                 correct.append(preds == yb)
