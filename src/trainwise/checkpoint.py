@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from trainwise.errors import InputError
-from trainwise.io import atomic_write
+from trainwise.io import TEMP_PREFIX, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,9 @@ def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
 
 
 def remove_temp_files(folder: Path) -> list[Path]:
-    """Delete the temp files a killed writer left behind (``.NAME.XXXX.tmp``); complete files stay."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    """Delete the temp files a killed trainwise writer left behind (``.trainwise-tmp-NAME.XXXX.tmp``);
+    complete files, and temp files of any other program, stay."""
+    stale = [p for p in Path(folder).glob(f"{TEMP_PREFIX}*.tmp") if p.is_file()]
     for path in stale:
         path.unlink()
     return stale

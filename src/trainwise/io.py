@@ -19,6 +19,8 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 
+TEMP_PREFIX = ".trainwise-tmp-"     # trainwise's own temp files: the only ones it ever deletes
+
 
 def jsonable(value: Any) -> Any:
     """A copy of ``value`` that ``json.dumps(allow_nan=False)`` accepts: NaN and Inf become None,
@@ -50,7 +52,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
     path = Path(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
             fh.flush()

@@ -20,8 +20,11 @@ def run(args: Namespace) -> int:
         args.quiet, args.json = True, False
     if args.resume and not args.out:
         raise InputError("--resume needs --out, the run folder to continue.")
+    if args.resume and args.overwrite:
+        raise InputError("--resume and --overwrite contradict each other: continue the run in --out, or replace it.")
     config = fit_config(args)                 # every setting checked before the data is read
-    folder = out_dir(args.out) if world.is_main else None
+    folder = out_dir(args.out, resume=args.resume, overwrite=args.overwrite,
+                     inputs=(args.data, args.val)) if world.is_main else None
     data = prepare_data(args)
     board = tensorboard(args, folder)
     callbacks = progress(args) + ([board] if board is not None else [])
