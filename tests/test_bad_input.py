@@ -33,6 +33,7 @@ from torch import nn
 
 import trainwise as tw
 from trainwise.cli import main
+from trainwise.claim import LOCK, MARKER
 from trainwise.data import prepare_tabular, read_table
 from trainwise.errors import InputError
 from trainwise.metrics import average_precision, confusion_matrix, precision, roc_auc
@@ -381,7 +382,12 @@ CASES = [
 
 
 def _argv(case: Case, d: Path, out: Path) -> list[str]:
-    return [a.format(d=d, out=out) for a in shlex.split(case.argv)]
+    """The case's command; --out holds the user's file, so a command writing a run there needs --overwrite
+    (which must still keep that file)."""
+    argv = [a.format(d=d, out=out) for a in shlex.split(case.argv)]
+    if "--out" in argv and "--resume" not in argv and "--overwrite" not in argv and argv[0] in ("fit", "compare"):
+        argv.append("--overwrite")
+    return argv
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -424,7 +430,8 @@ def test_cli_bad_input(case: Case, d: Path, tmp_path: Path, capsys, monkeypatch)
     after = _files(out)
     assert not [name for name in after if name.endswith(".tmp")], after.keys()
     assert {k: v for k, v in after.items() if k in before} == before
-    new = set(after) - set(before)
+    new = set(after) - set(before) - {MARKER}          # the marker says a trainwise run claimed the folder
+    assert LOCK not in after                             # the lock went with the command
     assert all(any(Path(name).match(pattern) for pattern in case.leaves) for name in new), new
     for name in new:
         if name.endswith(".safetensors"):

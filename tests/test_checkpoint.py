@@ -107,7 +107,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_resume_with_other_settings_is_refused(tmp_path):
     X, y = blobs()
     tw.Trainer(epochs=1, checkpoint_dir=str(tmp_path)).fit(model_factory(), (X, y))
-    with pytest.raises(InputError, match=r"other settings \(batch_size\)"):
+    with pytest.raises(InputError, match=r"other settings \(batch_size: 256 -> 7\)"):
         tw.Trainer(epochs=2, batch_size=7, checkpoint_dir=str(tmp_path)).fit(model_factory(), (X, y), resume=True)
 
 

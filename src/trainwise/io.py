@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -74,6 +75,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
             os.unlink(tmp)
         raise
     return path
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read a MiB at a time (a run's data fingerprint)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def first_line(exc: BaseException) -> str:

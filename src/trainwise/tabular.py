@@ -16,7 +16,8 @@ from trainwise.run import Run
 
 
 def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32),
-              dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
+              dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False,
+              identity: dict | None = None) -> Run:
     """Seed, build the MLP (the seed fixes its initial weights), and fit on the prepared split: a table
     in memory, or Parquet streams (``--stream``)."""
     if isinstance(data, StreamData):
@@ -26,4 +27,5 @@ def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Se
     torch.manual_seed(config.seed)
     model = mlp(features, len(data.labels), hidden=hidden, dropout=dropout)
     trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive)
-    return trainer.fit(model, train, val, data_info=data.describe(), resume=resume)
+    return trainer.fit(model, train, val, data_info=data.describe(), resume=resume,
+                       identity=identity)

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 from trainwise import distributed
 from trainwise.cli.output import TrainingFailed, console, emit, exit_code, out_dir
-from trainwise.cli.training import fit_config, prepare_data, progress, run_settings, tensorboard
+from trainwise.cli.training import fit_config, prepare_data, progress, run_identity, run_settings, tensorboard
 from trainwise.errors import InputError
 from trainwise.loop import TrainingDiverged
 from trainwise.report import print_summary
@@ -30,7 +30,7 @@ def run(args: Namespace) -> int:
     callbacks = progress(args) + ([board] if board is not None else [])
     try:
         result = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=callbacks,
-                           resume=args.resume)
+                           resume=args.resume, identity=run_identity(args, data) if args.out else None)
     except TrainingDiverged as exc:
         raise TrainingFailed(str(exc)) from exc
     summary = result.summary()
