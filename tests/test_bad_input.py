@@ -173,7 +173,8 @@ def _damaged_checkpoint(seed: int) -> Callable[[pytest.MonkeyPatch, Path, Path],
 
 
 def _a_finished_run(monkeypatch: pytest.MonkeyPatch, d: Path, out: Path) -> None:
-    assert main(["fit", str(d / "good.csv"), "--target", "y", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert main(["fit", str(d / "good.csv"), "--target", "y", "--epochs", "1", "--quiet", "--out", str(out),
+                 "--overwrite"]) == 0    # --out holds the user's file: kept
 
 
 @dataclass

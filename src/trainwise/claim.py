@@ -98,6 +98,11 @@ def release(folder: Path | None = None) -> None:
         holder = _holder(path)
         if holder is not None and holder.get("pid") == os.getpid():
             path.unlink(missing_ok=True)
+        try:
+            if [p.name for p in held.iterdir()] == [MARKER]:
+                (held / MARKER).unlink()      # a command that failed before writing anything leaves no run
+        except OSError:
+            pass
 
 
 def _holder(path: Path) -> dict | None:
