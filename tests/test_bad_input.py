@@ -36,6 +36,7 @@ from trainwise.cli import main
 from trainwise.claim import LOCK, MARKER
 from trainwise.data import prepare_tabular, read_table
 from trainwise.errors import InputError
+from trainwise.io import TEMP_PREFIX
 from trainwise.metrics import average_precision, confusion_matrix, precision, roc_auc
 
 PREFIX = "trainwise: error: "
@@ -115,6 +116,16 @@ def d(tmp_path_factory) -> Path:
     pd.DataFrame({"epoch": [1, 2], "acc": [0.5, 0.6]}).to_csv(d / "log_noloss.csv", index=False)
     (d / "log_bad.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     (d / "logs").mkdir()
+
+    # the second round (issue #17)
+    body = "".join(f"{a},{c},{t},{1 - t}\n" for a, c, t in zip(good.amount, good.city, good.y, strict=True))
+    (d / "target_twice.csv").write_text("y,amount,city,y\n" + body)
+    good.assign(y=good.y.astype(float).where(good.index != 5, np.inf)).to_csv(d / "inf_target.csv", index=False)
+    good.to_csv(d / "tabs.csv", sep="\t", index=False)
+    pd.DataFrame({"size": rng.normal(size=200), "price": np.r_[rng.integers(0, 10_000, 194), [1] * 6]}).to_csv(
+        d / "quantity.csv", index=False)
+    pq.write_table(pa.table([pa.array(good.amount), pa.array(good.amount), pa.array(good.y)],
+                            names=["amount", "amount", "y"]), d / "dupfield.parquet")
     (d / "run").mkdir()                                   # a run folder: its report is no log
     (d / "run" / "report.html").write_text("<!DOCTYPE html>\n<html><head><title>trainwise report</title></head></html>")
     (d / "run" / "history.jsonl").write_text('{"epoch": 1, "train_loss": 0.5, "val_loss": 0.6}\n')
@@ -147,7 +158,7 @@ def _disk_full_at_the_end(monkeypatch: pytest.MonkeyPatch, d: Path, out: Path) -
     real = tempfile.mkstemp
 
     def full(*args, prefix=None, **kwargs):
-        if prefix and not prefix.startswith((".last.", ".best.", ".model.")):
+        if prefix and not prefix.startswith(tuple(f"{TEMP_PREFIX}{n}." for n in ("last", "best", "model"))):
             raise OSError(28, "No space left on device")
         return real(*args, prefix=prefix, **kwargs)
 
@@ -242,6 +253,19 @@ CASES = [
     Case("--positive not a label", FIT + " --positive 7", ("good.csv", "'7'", "(0, 1)"), ("--positive",)),
     Case("--positive in a multiclass task", "fit {d}/multi.csv --target y --positive cat",
          ("multi.csv", "3 classes"), ("Leave it out",)),
+    Case("the target named twice in the header", "fit {d}/target_twice.csv --target y",
+         ("target_twice.csv", "duplicate column names y"), ("rename them",)),
+    Case("inf in the target", "fit {d}/inf_target.csv --target y", ("inf_target.csv", "'y'", "inf", "row 6"),
+         ("drop those rows",)),
+    Case("a numeric target of mostly distinct values", "fit {d}/quantity.csv --target price",
+         ("quantity.csv", "'price'", "regression target"), ("bin the numbers into classes",)),
+    Case("a tab-separated .csv", "fit {d}/tabs.csv --target y", ("tabs.csv",), ("separated by tabs", ".tsv")),
+    Case("--stream: a Parquet field named twice", "fit {d}/dupfield.parquet --target y --stream",
+         ("dupfield.parquet", "amount"), ("rename them",)),
+    Case("--stream: --val-fraction leaving no training rows", "fit {d}/good.parquet --target y --stream "
+         "--val-fraction 0.999", ("good.parquet", "0.999", "no training rows"), ("lower --val-fraction",)),
+    Case("--stream: --val-fraction leaving no validation rows", "fit {d}/good.parquet --target y --stream "
+         "--val-fraction 0.001", ("good.parquet", "0.001", "no validation rows"), ("raise --val-fraction",)),
     # -- feature columns
     Case("feature empty in every row", "fit {d}/empty_col.csv --target y", ("empty_col.csv", "'note'"),
          ("drop it",)),
