@@ -44,12 +44,13 @@ def dumps(value: Any, **kwargs: Any) -> str:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False,
-                 keep_previous: str | os.PathLike | None = None, kind: str = "file") -> Path:
+                 keep_previous: str | os.PathLike | None = None, kind: str = "file",
+                 fix: str = "free disk space or choose another --out") -> Path:
     """Write through a temp file in the same folder, flush + fsync, then ``os.replace``: readers see
     the old file or the new one, never half of one. With ``keep_previous`` the old file is first moved
     there, so a complete copy exists at every instant. Files get the user's usual mode (umask), not
     mkstemp's 0600. Any failure while writing (a full disk surfaces as OSError, torch's RuntimeError or
-    safetensors' own error) is an InputError of one line; the old file is left as it was."""
+    safetensors' own error) is an InputError of one line ending with ``fix``; the old file is left as it was."""
     path = Path(path)
     tmp = None
     try:
@@ -68,8 +69,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
             os.unlink(tmp)
         from trainwise.errors import InputError
         reason = getattr(exc, "strerror", None) or first_line(exc)
-        raise InputError(f"{path}: could not write the {kind} ({reason}); free disk space or choose another "
-                         f"--out. The previous {kind} is intact.") from None
+        raise InputError(f"{path}: could not write the {kind} ({reason}); {fix}. The previous {kind} is "
+                         "intact.") from None
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

@@ -62,6 +62,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{shown}: no such file; check the path.")
     if path.is_dir():
         raise InputError(f"{shown}: is a folder, not a file; pass the table's file.")
+    if not path.is_file():
+        raise InputError(f"{shown}: not a regular file (a pipe, socket or device); save the table to a file and "
+                         "pass that.")
     if path.stat().st_size == 0:
         raise InputError(
             f"{name}: the file is empty (0 bytes); export the table again, with a header row and data rows."
