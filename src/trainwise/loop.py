@@ -391,7 +391,8 @@ class Trainer:
         train_batches = None if train is None else make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                                                 device=device, name="train")
         task = probe_task(model, train_batches or batches, batches if train is not None else None,
-                          labels=self.labels, positive=self.positive, rule=cfg.threshold_rule)
+                          labels=self.labels, positive=self.positive, rule=cfg.threshold_rule,
+                          train_name="train" if train is not None else "data")
         terms = loss_terms(task, loss_fn=self.loss_fn, class_weights=cfg.class_weights, train=train_batches,
                            device=device)
         mon = Monitor(task.labels, task.positive, loss_fn=self.loss_fn)

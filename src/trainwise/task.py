@@ -63,22 +63,24 @@ def infer_task(out: torch.Tensor, *, labels: Sequence[str] | None = None, positi
 
 
 def probe_task(model: nn.Module, train: Any, val: Any = None, *, labels: Sequence[str] | None = None,
-               positive: int | None = None, rule: ThresholdRule | None = None) -> Task:
+               positive: int | None = None, rule: ThresholdRule | None = None, train_name: str = "train") -> Task:
     """Infer the task from one forward pass on a training batch (and check the validation data runs too)
-    before any training, and check the labels fit the model's output."""
+    before any training, and check the labels fit the model's output. ``train_name`` names ``train`` in
+    messages (`Trainer.evaluate` probes on the data it measures)."""
     was_training = model.training
     model.eval()
-    out = _probe(model, train, "train")
+    out = _probe(model, train, train_name)
     if val is not None:
         _probe(model, val, "val")
     model.train(was_training)
     task = infer_task(out, labels=labels, positive=positive, rule=rule)
-    for name, batches in (("train", train), ("val", val)):
+    for name, batches in ((train_name, train), ("val", val)):
         counts = batches.label_counts(task.num_classes) if batches is not None else None
         if counts is not None and len(counts) > task.num_classes:
             top = len(counts) - 1
-            raise InputError(f"{name}: label {top} is out of range for a model with {task.num_classes} "
-                             f"outputs; labels must be 0..{task.num_classes - 1}.")
+            outputs = "one output (a binary task)" if task.single_logit else f"{task.num_classes} outputs"
+            raise InputError(f"{name}: label {top} is out of range for a model with {outputs}; labels must be "
+                             f"0..{task.num_classes - 1}, or give the model one output per class.")
     return task
 
 

@@ -45,6 +45,8 @@ def run(args: Namespace) -> int:
                          "write it again with `trainwise compare --out`.")
     try:
         path = write_report(folder, summary, comparison=comparison, fix=FIX)
+    except InputError:
+        raise
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{summary_path}: cannot build a report from it ({type(exc).__name__}: {first_line(exc)}); "
                          "write it again with `trainwise fit --out`.") from None
