@@ -32,8 +32,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 import trainwise as tw
-from trainwise.cli import main
 from trainwise.claim import LOCK, MARKER
+from trainwise.cli import main
 from trainwise.data import prepare_tabular, read_table
 from trainwise.errors import InputError
 from trainwise.io import TEMP_PREFIX

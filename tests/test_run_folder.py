@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from trainwise.checkpoint import LAST, PREVIOUS, load_checkpoint, save_checkpoint
-from trainwise.claim import LOCK, MARKER
+from trainwise.claim import LOCK
 from trainwise.cli import main
 from trainwise.errors import InputError
 

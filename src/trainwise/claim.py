@@ -58,7 +58,11 @@ def claim(folder: Path, *, resume: bool = False, overwrite: bool = False, inputs
                 raise InputError(f"{folder}: --out holds files trainwise did not write ({_names(entries)}); "
                                  "choose an empty folder, or pass --overwrite (they are kept, but files named like "
                                  "a run's are replaced).")
-        (folder / MARKER).write_text(json.dumps({"written_by": "trainwise"}) + "\n", encoding="utf-8")
+        try:
+            (folder / MARKER).write_text(json.dumps({"written_by": "trainwise"}) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"{folder}: cannot write the run folder here ({exc.strerror}); free disk space or "
+                             "choose another --out.") from None
     except BaseException:
         release(folder)
         raise

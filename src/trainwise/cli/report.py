@@ -10,7 +10,6 @@ from trainwise.errors import InputError
 from trainwise.io import first_line, read_json
 from trainwise.report import write_report
 
-
 FIX = "make the run folder writable, or copy it somewhere writable and run `trainwise report` there"
 SHAPES = {"verdict": str, "findings": list, "metrics": dict, "history": list}
 
