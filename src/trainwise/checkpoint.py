@@ -88,7 +88,9 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, Any], Path]:
         else:
             if not isinstance(payload, dict) or payload.get("format") != "trainwise-checkpoint-1":
                 problem = f"{name} is not a trainwise checkpoint"
-            elif payload.get("checksum") != tensor_checksum(payload):
+            elif "checksum" not in payload:
+                problem = f"{name} has no checksum (an older trainwise wrote it; it cannot be verified)"
+            elif payload["checksum"] != tensor_checksum(payload):
                 problem = f"{name} is damaged (its tensors do not match their checksum)"
         if problem is None:
             if problems:

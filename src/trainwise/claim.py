@@ -87,8 +87,13 @@ def lock(folder: Path) -> None:
             continue
         except OSError as exc:
             raise InputError(f"{folder}: cannot lock the run folder ({exc.strerror}); choose another --out.") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+        except OSError as exc:                     # a full disk: no half-written lock left behind
+            path.unlink(missing_ok=True)
+            raise InputError(f"{folder}: cannot lock the run folder ({exc.strerror}); free disk space or choose "
+                             "another --out.") from None
         _held.append(folder)
         return
     raise InputError(f"{folder}: could not lock the run folder (another process keeps taking it); try again.")
