@@ -1,4 +1,5 @@
-"""A run folder belongs to one run: occupancy, the lock, own temp files, resume checks, checksums (issue #17)."""
+"""Issue #17: a run folder belongs to one run (occupancy, the lock, own temp files, resume checks,
+checksums); then the second round's other bad input (report's summary reader, a FIFO, messages)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 
+import trainwise as tw
 from trainwise.checkpoint import LAST, PREVIOUS, load_checkpoint, save_checkpoint
 from trainwise.claim import LOCK
 from trainwise.cli import main
@@ -175,3 +179,44 @@ def test_garbage_checkpoints_exit_2_in_one_line(data, tmp_path, capsys):
     capsys.readouterr()
     err = one_line(capsys, main(fit(data, out, "--resume")), "no complete checkpoint", "last.ckpt is damaged")
     assert "weights_only" not in err
+
+
+# ---------------------------------------------------------------------------------------------- other input
+@pytest.mark.parametrize(("text", "named"), [
+    ("[]", "not a run summary"),
+    ('{"history": "abc"}', "`history` is a str"),
+    ('{"findings": [1, 2]}', "`findings` item 1"),
+    ('{"metrics": [1]}', "`metrics` is a list"),
+])
+def test_report_refuses_a_summary_that_is_not_a_runs(tmp_path, capsys, text, named):
+    (tmp_path / "summary.json").write_text(text)
+    one_line(capsys, main(["report", str(tmp_path)]), "summary.json", named)
+
+
+def test_report_on_a_folder_it_cannot_write_does_not_suggest_out(tmp_path, capsys, monkeypatch):
+    (tmp_path / "summary.json").write_text('{"verdict": "good", "findings": [], "metrics": {}, "history": []}')
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    err = one_line(capsys, main(["report", str(tmp_path)]), "Permission denied", "writable")
+    assert "--out" not in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_fifo_is_not_read_as_an_empty_file(tmp_path, capsys):
+    os.mkfifo(tmp_path / "pipe.csv")
+    one_line(capsys, main(["fit", str(tmp_path / "pipe.csv"), "--target", "y"]), "not a regular file")
+
+
+def test_labels_beyond_a_one_output_model_name_its_one_output():
+    X, y = torch.randn(30, 4), torch.arange(30) % 3
+    with pytest.raises(InputError, match=r"one output \(a binary task\)"):
+        tw.Trainer(epochs=1).fit(nn.Linear(4, 1), (X, y))
+
+
+def test_evaluate_names_the_data_it_measures_not_train():
+    X, y = torch.randn(30, 4), torch.arange(30) % 2
+    with pytest.raises(InputError, match=r"^data: the model cannot run"):
+        tw.Trainer().evaluate(nn.Linear(5, 2), (X, y))
