@@ -116,6 +116,8 @@ def d(tmp_path_factory) -> Path:
     pd.DataFrame({"epoch": [1, 2], "acc": [0.5, 0.6]}).to_csv(d / "log_noloss.csv", index=False)
     (d / "log_bad.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     (d / "logs").mkdir()
+    (d / "log_text.jsonl").write_text('{"epoch": 1, "loss": "abc"}\n{"epoch": 2, "loss": 0.4}\n')
+    (d / "log_list.jsonl").write_text("[1, 2, 3]\n")
 
     # the second round (issue #17)
     body = "".join(f"{a},{c},{t},{1 - t}\n" for a, c, t in zip(good.amount, good.city, good.y, strict=True))
@@ -253,6 +255,12 @@ CASES = [
     Case("--positive not a label", FIT + " --positive 7", ("good.csv", "'7'", "(0, 1)"), ("--positive",)),
     Case("--positive in a multiclass task", "fit {d}/multi.csv --target y --positive cat",
          ("multi.csv", "3 classes"), ("Leave it out",)),
+    Case("--threshold best_fBETA with a huge beta", FIT + " --threshold best_f1e200", ("'best_f1e200'",),
+         ("beta up to 100",), setup=_must_not_train),
+    Case("diagnose: a loss that is text", "diagnose {d}/log_text.jsonl", ("log_text.jsonl", "line 1", "'abc'"),
+         ("must hold numbers",)),
+    Case("diagnose: a JSONL line that is a list", "diagnose {d}/log_list.jsonl", ("log_list.jsonl",),
+         ("not a training log",)),
     Case("the target named twice in the header", "fit {d}/target_twice.csv --target y",
          ("target_twice.csv", "duplicate column names y"), ("rename them",)),
     Case("inf in the target", "fit {d}/inf_target.csv --target y", ("inf_target.csv", "'y'", "inf", "row 6"),
