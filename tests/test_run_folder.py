@@ -67,6 +67,15 @@ def test_an_out_holding_another_run_is_refused_unless_resume_or_overwrite(data, 
     assert not (out / LOCK).exists()
 
 
+def test_compare_refuses_an_out_holding_its_earlier_run_without_suggesting_resume(data, tmp_path, capsys):
+    argv = ["compare", str(data / "good.csv"), "--target", "y", "--epochs", "1", "--quiet", "--out", str(tmp_path / "c")]
+    assert main(argv) == 0
+    capsys.readouterr()
+    err = one_line(capsys, main(argv), "holds another run", "--overwrite")
+    assert "--resume" not in err
+    assert main([*argv, "--overwrite"]) == 0
+
+
 def test_files_trainwise_did_not_write_are_named_and_never_overwritten(data, tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

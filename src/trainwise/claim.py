@@ -40,9 +40,10 @@ _held: list[Path] = []       # the locks this process holds
 
 
 def claim(folder: Path, *, resume: bool = False, overwrite: bool = False, inputs: Iterable[str | None] = (),
-          replace_runs: bool = False) -> Path:
+          replace_runs: bool = False, resumable: bool = True) -> Path:
     """Take ``folder`` (created, writable) for one run of this process; see the module's docstring.
-    ``replace_runs`` (`demo`) replaces an earlier trainwise run as ``overwrite`` does."""
+    ``replace_runs`` (`demo`) replaces an earlier trainwise run as ``overwrite`` does; ``resumable``: whether
+    the command has ``--resume`` to suggest."""
     _refuse_inputs_inside(folder, inputs)
     lock(folder)
     try:
@@ -52,8 +53,9 @@ def claim(folder: Path, *, resume: bool = False, overwrite: bool = False, inputs
             if holds_run and (overwrite or replace_runs):
                 _remove_own(entries)
             elif holds_run:
-                raise InputError(f"{folder}: --out holds another run ({_names(entries)}); pass --resume to continue "
-                                 "it, --overwrite to replace it, or choose another --out.")
+                resume_it = "--resume to continue it, " if resumable else ""
+                raise InputError(f"{folder}: --out holds another run ({_names(entries)}); pass {resume_it}--overwrite "
+                                 "to replace it, or choose another --out.")
             elif not overwrite:
                 raise InputError(f"{folder}: --out holds files trainwise did not write ({_names(entries)}); "
                                  "choose an empty folder, or pass --overwrite (they are kept, but files named like "

@@ -24,7 +24,7 @@ def run(args: Namespace) -> int:
         raise InputError("--resume and --overwrite contradict each other: continue the run in --out, or replace it.")
     config = fit_config(args)                 # every setting checked before the data is read
     folder = out_dir(args.out, resume=args.resume, overwrite=args.overwrite,
-                     inputs=(args.data, args.val)) if world.is_main else None
+                     inputs=(args.data, args.val), resumable=True) if world.is_main else None
     data = prepare_data(args)
     board = tensorboard(args, folder)
     callbacks = progress(args) + ([board] if board is not None else [])

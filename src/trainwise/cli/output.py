@@ -67,7 +67,7 @@ def exit_code(findings: Iterable[Finding | dict], fail_on: str | None) -> int:
 
 
 def out_dir(path: str | None, *, resume: bool = False, overwrite: bool = False, inputs: Iterable[str | None] = (),
-            replace_runs: bool = False) -> Path | None:
+            replace_runs: bool = False, resumable: bool = False) -> Path | None:
     """Create the run folder and claim it (trainwise.claim: inputs inside it, another run or someone's
     files in it are refused; a lock for this process) before training, so a bad one fails in a second."""
     from trainwise.claim import claim
@@ -84,7 +84,8 @@ def out_dir(path: str | None, *, resume: bool = False, overwrite: bool = False, 
         probe.unlink()
     except OSError as exc:
         raise InputError(f"{path}: cannot write the run folder here ({exc.strerror}); choose another --out.") from None
-    return claim(folder, resume=resume, overwrite=overwrite, inputs=inputs, replace_runs=replace_runs)
+    return claim(folder, resume=resume, overwrite=overwrite, inputs=inputs, replace_runs=replace_runs,
+                 resumable=resumable)
 
 
 def summary_of(findings: list[Any], **more: Any) -> dict[str, Any]:
