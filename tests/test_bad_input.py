@@ -32,9 +32,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 import trainwise as tw
+from trainwise.claim import LOCK, MARKER
 from trainwise.cli import main
 from trainwise.data import prepare_tabular, read_table
 from trainwise.errors import InputError
+from trainwise.io import TEMP_PREFIX
 from trainwise.metrics import average_precision, confusion_matrix, precision, roc_auc
 
 PREFIX = "trainwise: error: "
@@ -114,6 +116,18 @@ def d(tmp_path_factory) -> Path:
     pd.DataFrame({"epoch": [1, 2], "acc": [0.5, 0.6]}).to_csv(d / "log_noloss.csv", index=False)
     (d / "log_bad.jsonl").write_text('{"epoch": 1, "loss": 0.5}\nnot json\n')
     (d / "logs").mkdir()
+    (d / "log_text.jsonl").write_text('{"epoch": 1, "loss": "abc"}\n{"epoch": 2, "loss": 0.4}\n')
+    (d / "log_list.jsonl").write_text("[1, 2, 3]\n")
+
+    # the second round (issue #17)
+    body = "".join(f"{a},{c},{t},{1 - t}\n" for a, c, t in zip(good.amount, good.city, good.y, strict=True))
+    (d / "target_twice.csv").write_text("y,amount,city,y\n" + body)
+    good.assign(y=good.y.astype(float).where(good.index != 5, np.inf)).to_csv(d / "inf_target.csv", index=False)
+    good.to_csv(d / "tabs.csv", sep="\t", index=False)
+    pd.DataFrame({"size": rng.normal(size=200), "price": np.r_[rng.integers(0, 10_000, 194), [1] * 6]}).to_csv(
+        d / "quantity.csv", index=False)
+    pq.write_table(pa.table([pa.array(good.amount), pa.array(good.amount), pa.array(good.y)],
+                            names=["amount", "amount", "y"]), d / "dupfield.parquet")
     (d / "run").mkdir()                                   # a run folder: its report is no log
     (d / "run" / "report.html").write_text("<!DOCTYPE html>\n<html><head><title>trainwise report</title></head></html>")
     (d / "run" / "history.jsonl").write_text('{"epoch": 1, "train_loss": 0.5, "val_loss": 0.6}\n')
@@ -146,7 +160,7 @@ def _disk_full_at_the_end(monkeypatch: pytest.MonkeyPatch, d: Path, out: Path) -
     real = tempfile.mkstemp
 
     def full(*args, prefix=None, **kwargs):
-        if prefix and not prefix.startswith((".last.", ".best.", ".model.")):
+        if prefix and not prefix.startswith(tuple(f"{TEMP_PREFIX}{n}." for n in ("last", "best", "model"))):
             raise OSError(28, "No space left on device")
         return real(*args, prefix=prefix, **kwargs)
 
@@ -172,7 +186,8 @@ def _damaged_checkpoint(seed: int) -> Callable[[pytest.MonkeyPatch, Path, Path],
 
 
 def _a_finished_run(monkeypatch: pytest.MonkeyPatch, d: Path, out: Path) -> None:
-    assert main(["fit", str(d / "good.csv"), "--target", "y", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert main(["fit", str(d / "good.csv"), "--target", "y", "--epochs", "1", "--quiet", "--out", str(out),
+                 "--overwrite"]) == 0    # --out holds the user's file: kept
 
 
 @dataclass
@@ -240,6 +255,25 @@ CASES = [
     Case("--positive not a label", FIT + " --positive 7", ("good.csv", "'7'", "(0, 1)"), ("--positive",)),
     Case("--positive in a multiclass task", "fit {d}/multi.csv --target y --positive cat",
          ("multi.csv", "3 classes"), ("Leave it out",)),
+    Case("--threshold best_fBETA with a huge beta", FIT + " --threshold best_f1e200", ("'best_f1e200'",),
+         ("beta up to 100",), setup=_must_not_train),
+    Case("diagnose: a loss that is text", "diagnose {d}/log_text.jsonl", ("log_text.jsonl", "line 1", "'abc'"),
+         ("must hold numbers",)),
+    Case("diagnose: a JSONL line that is a list", "diagnose {d}/log_list.jsonl", ("log_list.jsonl",),
+         ("not a training log",)),
+    Case("the target named twice in the header", "fit {d}/target_twice.csv --target y",
+         ("target_twice.csv", "duplicate column names y"), ("rename them",)),
+    Case("inf in the target", "fit {d}/inf_target.csv --target y", ("inf_target.csv", "'y'", "inf", "row 6"),
+         ("drop those rows",)),
+    Case("a numeric target of mostly distinct values", "fit {d}/quantity.csv --target price",
+         ("quantity.csv", "'price'", "regression target"), ("bin the numbers into classes",)),
+    Case("a tab-separated .csv", "fit {d}/tabs.csv --target y", ("tabs.csv",), ("separated by tabs", ".tsv")),
+    Case("--stream: a Parquet field named twice", "fit {d}/dupfield.parquet --target y --stream",
+         ("dupfield.parquet", "amount"), ("rename them",)),
+    Case("--stream: --val-fraction leaving no training rows", "fit {d}/good.parquet --target y --stream "
+         "--val-fraction 0.999", ("good.parquet", "0.999", "no training rows"), ("lower --val-fraction",)),
+    Case("--stream: --val-fraction leaving no validation rows", "fit {d}/good.parquet --target y --stream "
+         "--val-fraction 0.001", ("good.parquet", "0.001", "no validation rows"), ("raise --val-fraction",)),
     # -- feature columns
     Case("feature empty in every row", "fit {d}/empty_col.csv --target y", ("empty_col.csv", "'note'"),
          ("drop it",)),
@@ -381,7 +415,12 @@ CASES = [
 
 
 def _argv(case: Case, d: Path, out: Path) -> list[str]:
-    return [a.format(d=d, out=out) for a in shlex.split(case.argv)]
+    """The case's command; --out holds the user's file, so a command writing a run there needs --overwrite
+    (which must still keep that file)."""
+    argv = [a.format(d=d, out=out) for a in shlex.split(case.argv)]
+    if "--out" in argv and "--resume" not in argv and "--overwrite" not in argv and argv[0] in ("fit", "compare"):
+        argv.append("--overwrite")
+    return argv
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -424,7 +463,8 @@ def test_cli_bad_input(case: Case, d: Path, tmp_path: Path, capsys, monkeypatch)
     after = _files(out)
     assert not [name for name in after if name.endswith(".tmp")], after.keys()
     assert {k: v for k, v in after.items() if k in before} == before
-    new = set(after) - set(before)
+    new = set(after) - set(before) - {MARKER}          # the marker says a trainwise run claimed the folder
+    assert LOCK not in after                             # the lock went with the command
     assert all(any(Path(name).match(pattern) for pattern in case.leaves) for name in new), new
     for name in new:
         if name.endswith(".safetensors"):

@@ -17,6 +17,7 @@ from torch import nn
 
 import trainwise as tw
 from trainwise.checkpoint import LAST, PREVIOUS, load_checkpoint, save_checkpoint
+from trainwise.claim import LOCK
 from trainwise.errors import InputError
 from trainwise.loop import TrainingDiverged
 
@@ -107,7 +108,7 @@ def test_disk_full_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_resume_with_other_settings_is_refused(tmp_path):
     X, y = blobs()
     tw.Trainer(epochs=1, checkpoint_dir=str(tmp_path)).fit(model_factory(), (X, y))
-    with pytest.raises(InputError, match=r"other settings \(batch_size\)"):
+    with pytest.raises(InputError, match=r"other settings \(batch_size: 256 -> 7\)"):
         tw.Trainer(epochs=2, batch_size=7, checkpoint_dir=str(tmp_path)).fit(model_factory(), (X, y), resume=True)
 
 
@@ -187,21 +188,28 @@ def _fit_cmd(csv, out, *extra):
 
 
 def test_sigkill_at_random_points_then_resume_ends_bit_identical(transactions_csv, tmp_path):
-    """A real process killed with SIGKILL (mid-epoch too), resumed until done, equals an uninterrupted run."""
+    """A real process killed with SIGKILL or SIGINT (mid-epoch too), resumed until done, equals an
+    uninterrupted run. While one runs, a second process is refused the folder (the lock); a killed one's
+    lock is stale and taken over by the next."""
     subprocess.run(_fit_cmd(transactions_csv, tmp_path / "ref"), check=True, capture_output=True, timeout=300)
     rng = random.Random(0)
     out = tmp_path / "run"
     kills = 0
     proc = subprocess.Popen(_fit_cmd(transactions_csv, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(3):                                   # kill up to three times at random moments
+    for attempt in range(3):                             # kill up to three times at random moments
         deadline = time.time() + 120
         while not (out / LAST).exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.05)
+        if attempt == 0 and proc.poll() is None:         # a second process meanwhile: refused, nothing touched
+            second = subprocess.run(_fit_cmd(transactions_csv, out, "--resume"), capture_output=True, timeout=300)
+            assert second.returncode == 2 and b"in use by another trainwise process" in second.stderr, second.stderr
         time.sleep(rng.uniform(0.0, 1.5))
         if proc.poll() is not None:
             break
-        proc.send_signal(signal.SIGKILL)
+        sig = rng.choice([signal.SIGKILL, signal.SIGINT])
+        proc.send_signal(sig)
         proc.wait()
+        assert (out / LOCK).exists() == (sig == signal.SIGKILL and proc.returncode == -signal.SIGKILL)
         kills += 1
         proc = subprocess.Popen(_fit_cmd(transactions_csv, out, "--resume"), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
@@ -216,3 +224,4 @@ def test_sigkill_at_random_points_then_resume_ends_bit_identical(transactions_cs
     ref_history = [json.loads(line) for line in (tmp_path / "ref" / "history.jsonl").read_text().splitlines()]
     assert no_time(history) == no_time(ref_history)
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not (out / LOCK).exists()

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+import shutil
 import signal
 import tempfile
 import warnings
@@ -530,3 +531,108 @@ def test_every_option_with_every_garbage_value_of_its_kind(arg_files, tmp_path, 
         else:
             assert code in (0, 1) and "Traceback" not in err, (argv, code, err)
     assert sum(outcomes.values()) == len(sweep) > 300
+
+
+# ---------------------------------------------------------------------------------------------- (5) issue #17
+JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=False),
+                      st.sampled_from(["", "abc", "0.5", "nan", "inf", "<b>", "💥"]))
+JSON = st.recursive(JSON_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                       st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+                    max_leaves=8)
+LOG_KEYS = ["epoch", "step", "loss", "train_loss", "val_loss", "accuracy", "val_accuracy", "lr", "x"]
+
+
+@st.composite
+def log_lines(draw) -> str:
+    """A JSONL training log whose values are anything JSON holds; now and then a line that is no object."""
+    rows = []
+    for i in range(draw(st.integers(0, 8))):
+        if draw(st.integers(0, 9)) == 0:
+            rows.append(json.dumps(draw(JSON)))
+            continue
+        keys = draw(st.lists(st.sampled_from(LOG_KEYS), min_size=1, max_size=5, unique=True))
+        row = {k: (i + 1 if k == "epoch" and draw(st.booleans()) else
+                   draw(st.one_of(st.floats(0, 5), JSON))) for k in keys}
+        rows.append(json.dumps(row))
+    return "\n".join(rows) + ("\n" if rows and draw(st.booleans()) else "")
+
+
+@settings(CLI_SETTINGS, max_examples=120)
+@given(text=log_lines(), suffix=st.sampled_from([".jsonl", ".json", ".csv"]))
+def test_generated_logs_are_diagnosed_or_refused_cleanly(text, suffix):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"log{suffix}"
+        if suffix == ".csv":                   # the same rows as a table, where they make one
+            try:
+                pd.DataFrame([json.loads(line) for line in text.splitlines()]).to_csv(path, index=False)
+            except (ValueError, TypeError):
+                path.write_text(text)
+        else:
+            path.write_text(text)
+        code, out, err = run_cli(["diagnose", str(path), "--json"])
+    event(f"exit {code}")
+    if code == 2:
+        assert_clean_error(code, out, err)
+    else:
+        assert code in (0, 1) and "Traceback" not in err, (code, err)
+        json.loads(out)
+
+
+@settings(CLI_SETTINGS, max_examples=100)
+@given(summary=st.one_of(JSON, st.fixed_dictionaries({}, optional={
+    "verdict": st.one_of(st.sampled_from(["good", "warning", "bad"]), JSON),
+    "findings": st.one_of(st.lists(st.one_of(JSON, st.fixed_dictionaries(
+        {"code": st.sampled_from(["overfitting", "x"]), "severity": st.sampled_from(["info", "error", "x"]),
+         "message": JSON_LEAF}))), JSON),
+    "metrics": JSON, "history": st.one_of(st.lists(st.dictionaries(st.sampled_from(LOG_KEYS), JSON)), JSON),
+    "best_epoch": JSON})))
+def test_generated_summaries_make_a_report_or_fail_cleanly(summary):
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "summary.json").write_text(json.dumps(summary))
+        code, out, err = run_cli(["report", d])
+    event(f"exit {code}")
+    if code == 2:
+        assert_clean_error(code, out, err)
+    else:
+        assert code == 0 and "Traceback" not in err, (code, err)
+
+
+RESUME_CHANGES = {"--hidden": "8", "--dropout": "0.3", "--val-fraction": "0.3", "--target": "city", "--positive": "0",
+                  "--lr": "0.01", "--batch-size": "8", "--seed": "2", "--epochs": "3", "--schedule": "cosine",
+                  "--optimizer": "sgd", "--checkpoint-every": "4"}     # each another value than the saved run's
+ALLOWED = {"--epochs", "--checkpoint-every"}       # loop.RESUMABLE_CHANGES, as flags
+
+
+@pytest.fixture(scope="module")
+def finished_run(arg_files, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("resume") / "run"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["fit", arg_files["data"], "--target", "y", "--epochs", "2", "--batch-size", "16", "--seed", "1",
+                     "--checkpoint-every", "5", "--quiet", "--out", str(out)]) == 0
+    return out
+
+
+@settings(CLI_SETTINGS, max_examples=25, deadline=None)     # a resumed run trains: the hang guard judges it
+@given(changes=st.sets(st.sampled_from(sorted(RESUME_CHANGES)), max_size=3), other_data=st.integers(0, 7))
+def test_resume_goes_on_only_with_the_same_run(changes, other_data, arg_files, finished_run):
+    """A resumed run goes on only when nothing but the allowed settings changed (and no schedule drawn
+    over the epochs met more epochs), else it is refused in one line."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "run"
+        shutil.copytree(finished_run, out)
+        data = arg_files["data"]
+        if other_data == 0:                    # the same rows, one more: another file
+            data = str(Path(d) / "more.csv")
+            table = pd.read_csv(arg_files["data"])
+            pd.concat([table, table.iloc[:1]]).to_csv(data, index=False)
+        argv = ["fit", data, "--target", "y", "--epochs", "2", "--batch-size", "16", "--seed", "1",
+                "--checkpoint-every", "5", "--quiet", "--out", str(out), "--resume"]
+        for flag in sorted(changes):
+            argv += [flag, RESUME_CHANGES[flag]]
+        code, out_text, err = run_cli(argv)
+    same_run = changes <= ALLOWED and other_data != 0
+    event("goes on" if code == 0 else f"exit {code}")
+    if same_run:
+        assert code == 0, err
+    else:
+        assert_clean_error(code, out_text, err)

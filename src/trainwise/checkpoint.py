@@ -4,12 +4,17 @@
 and fsynced, the old one moves to `previous.ckpt`, and only then does the new one take its name. A
 reader therefore always finds a complete `last.ckpt` or `previous.ckpt`. Loading uses
 ``torch.load(weights_only=True)``: plain tensors, numbers, strings and containers, never code.
+
+Every checkpoint carries ``checksum``, the SHA-256 of its tensors (names, dtypes, shapes and bytes); loading
+verifies it, so a flipped byte inside the weights is a damaged file, never a run trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +24,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from trainwise.errors import InputError
-from trainwise.io import atomic_write
+from trainwise.io import TEMP_PREFIX, atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +35,36 @@ PREVIOUS = "previous.ckpt"
 def save_checkpoint(folder: Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` as `folder/last.ckpt`, keeping the previous one until the new one is whole."""
     folder = Path(folder)
+    payload = {**payload, "checksum": tensor_checksum(payload)}
     return atomic_write(folder / LAST, lambda fh: torch.save(payload, fh), binary=True,
                         keep_previous=folder / PREVIOUS, kind="checkpoint")
 
 
+def tensor_checksum(payload: Any) -> str:
+    """SHA-256 over every tensor in ``payload`` (its place, dtype, shape and bytes), ``checksum`` left out."""
+    digest = hashlib.sha256()
+
+    def visit(where: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().to("cpu").contiguous().reshape(-1)
+            digest.update(f"{where}|{value.dtype}|{tuple(value.shape)}|".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                if not (where == "" and key == "checksum"):
+                    visit(f"{where}/{key}", value[key])
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                visit(f"{where}/{i}", item)
+
+    visit("", payload)
+    return digest.hexdigest()
+
+
 def remove_temp_files(folder: Path) -> list[Path]:
-    """Delete the temp files a killed writer left behind (``.NAME.XXXX.tmp``); complete files stay."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    """Delete the temp files a killed trainwise writer left behind (``.trainwise-tmp-NAME.XXXX.tmp``);
+    complete files, and temp files of any other program, stay."""
+    stale = [p for p in Path(folder).glob(f"{TEMP_PREFIX}*.tmp") if p.is_file()]
     for path in stale:
         path.unlink()
     return stale
@@ -50,16 +78,25 @@ def load_checkpoint(folder: Path) -> tuple[dict[str, Any], Path]:
         path = folder / name
         if not path.exists():
             continue
+        problem = None
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - a damaged file raises whatever the unpickler hits
-            log.warning("%s is damaged (%s); trying the previous checkpoint", path, exc)
-            problems.append(f"{name} is damaged")
-            continue
-        if not isinstance(payload, dict) or payload.get("format") != "trainwise-checkpoint-1":
-            problems.append(f"{name} is not a trainwise checkpoint")
-            continue
-        return payload, path
+            with warnings.catch_warnings():       # torch's multi-line advice (weights_only=False) is not ours
+                warnings.simplefilter("ignore")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged file raises whatever the unpickler hits
+            problem = f"{name} is damaged (not a readable checkpoint)"
+        else:
+            if not isinstance(payload, dict) or payload.get("format") != "trainwise-checkpoint-1":
+                problem = f"{name} is not a trainwise checkpoint"
+            elif "checksum" not in payload:
+                problem = f"{name} has no checksum (an older trainwise wrote it; it cannot be verified)"
+            elif payload["checksum"] != tensor_checksum(payload):
+                problem = f"{name} is damaged (its tensors do not match their checksum)"
+        if problem is None:
+            if problems:
+                log.warning("%s; resuming from %s instead.", problems[0], name)
+            return payload, path
+        problems.append(problem)
     detail = "; ".join(problems) if problems else f"no {LAST} there"
     raise InputError(f"{folder}: no complete checkpoint to resume from ({detail}); run again without --resume.")
 

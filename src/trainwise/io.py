@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -18,6 +19,8 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+
+TEMP_PREFIX = ".trainwise-tmp-"     # trainwise's own temp files: the only ones it ever deletes
 
 
 def jsonable(value: Any) -> Any:
@@ -41,17 +44,18 @@ def dumps(value: Any, **kwargs: Any) -> str:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary: bool = False,
-                 keep_previous: str | os.PathLike | None = None, kind: str = "file") -> Path:
+                 keep_previous: str | os.PathLike | None = None, kind: str = "file",
+                 fix: str = "free disk space or choose another --out") -> Path:
     """Write through a temp file in the same folder, flush + fsync, then ``os.replace``: readers see
     the old file or the new one, never half of one. With ``keep_previous`` the old file is first moved
     there, so a complete copy exists at every instant. Files get the user's usual mode (umask), not
     mkstemp's 0600. Any failure while writing (a full disk surfaces as OSError, torch's RuntimeError or
-    safetensors' own error) is an InputError of one line; the old file is left as it was. An InputError
-    raised by ``write`` itself (bad input found while the rows are made) passes through as it is."""
+    safetensors' own error) is an InputError of one line ending with ``fix``; the old file is left as it was. An
+    InputError raised by ``write`` itself (bad input found while the rows are made) passes through as it is."""
     path = Path(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
             fh.flush()
@@ -68,13 +72,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], None], *, binary
         if isinstance(exc, InputError):        # bad input found while writing (rows made as they are written)
             raise
         reason = getattr(exc, "strerror", None) or first_line(exc)
-        raise InputError(f"{path}: could not write the {kind} ({reason}); free disk space or choose another "
-                         f"--out. The previous {kind} is intact.") from None
+        raise InputError(f"{path}: could not write the {kind} ({reason}); {fix}. The previous {kind} is "
+                         "intact.") from None
     except BaseException:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read a MiB at a time (a run's data fingerprint)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def first_line(exc: BaseException) -> str:

@@ -59,6 +59,7 @@ BEST_WEIGHTS = "best.safetensors"
 FINAL_WEIGHTS = "model.safetensors"
 RESUMABLE_CHANGES = {"epochs", "checkpoint_dir", "checkpoint_every",   # may differ when a run is resumed
                      "baseline", "calibrate"}
+FIXED_LENGTH_SCHEDULES = {"step", "cosine", "onecycle"}   # their shape is drawn over the run's epochs
 RECORDED = ("train_loss", "train_accuracy", "lr", "grad_norm_mean", "grad_norm_max")
 
 __all__ = ["Run", "Trainer", "TrainingDiverged"]
@@ -135,12 +136,18 @@ class Trainer:
                                "pin_memory": pin_memory}
         self.progress = progress
         self._running: list[Callback] = self.callbacks
+        self._identity: dict = {}
 
     # ------------------------------------------------------------------ fit
     def fit(self, model: nn.Module, train: Any, val: Any = None, *, data_info: dict | None = None,
-            resume: bool | str | Path = False) -> Run:
+            resume: bool | str | Path = False, identity: dict | None = None) -> Run:
         """Train ``model``; with ``resume`` (True: the config's checkpoint_dir, or a folder) continue from
-        the last complete checkpoint and end exactly as a run never interrupted would have."""
+        the last complete checkpoint and end exactly as a run never interrupted would have.
+
+        ``identity`` is what defines the run beyond this Trainer's settings (the CLI passes the data's
+        fingerprint, the target, the model's shape, ...): checkpoints keep it, and resuming with another
+        is refused, as is resuming with other settings (beyond `RESUMABLE_CHANGES`)."""
+        self._identity = dict(identity or {})
         fit = self._set_up(model, train, val)
         self._running = self.callbacks + self._progress_display(fit.world)
         start = self._restore(fit, resume) if resume else 1
@@ -377,17 +384,14 @@ class Trainer:
             "best": fit.mon.best.state_dict(),
             "stop_reason": state.stop_reason,
             "rng": rng_state(),
+            "identity": self._identity,
         })
 
     def _restore(self, fit: _Fit, resume: bool | str | Path) -> int:
         """Load the last complete checkpoint into the live objects; return the epoch to start at."""
         folder = fit.folder if resume is True else Path(resume)
         payload, path = load_checkpoint(folder)
-        saved, current = payload["config"], self.config.to_dict()
-        differ = [k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k]]
-        if differ:
-            raise InputError(f"{path}: the run was started with other settings ({', '.join(differ)}); "
-                             "resume with the same settings, or start a new run in another folder.")
+        self._check_same_run(fit, payload, path)
         state = fit.state
         state.model.load_state_dict(payload["model"])
         state.optimizer.load_state_dict(payload["optimizer"])
@@ -400,6 +404,31 @@ class Trainer:
         log.info("resuming from %s (epoch %d, step %d)", path, payload["epoch"], payload["step"])
         fit.partial = payload["partial"]
         return payload["epoch"] if fit.partial is not None else payload["epoch"] + 1
+
+    def _check_same_run(self, fit: _Fit, payload: dict, path: Path) -> None:
+        """Refuse, in one line naming the change, to continue a run with other data, settings or model."""
+        saved_identity = payload.get("identity") or {}
+        changed = [k for k in sorted(set(saved_identity) | set(self._identity))
+                   if _same(saved_identity.get(k)) != _same(self._identity.get(k))]
+        if "data" in changed:
+            raise InputError(f"{path}: the training data changed since the run started (its fingerprint differs); "
+                             "resume with the same data file(s), or start a new run with --overwrite.")
+        saved, current = payload["config"], self.config.to_dict()
+        changed += [k for k in current if k not in RESUMABLE_CHANGES and _same(saved.get(k)) != _same(current[k])]
+        if changed:
+            shown = ", ".join(f"{k}: {_short(saved_identity.get(k, saved.get(k)))} -> "
+                              f"{_short(self._identity.get(k, current.get(k)))}" for k in changed)
+            raise InputError(f"{path}: the run was started with other settings ({shown}); resume with the same "
+                             "settings, or start a new run in another folder.")
+        if saved["epochs"] != current["epochs"] and current["schedule"] in FIXED_LENGTH_SCHEDULES:
+            raise InputError(f"{path}: --schedule {current['schedule']} spans the run's {saved['epochs']} epochs; "
+                             f"resume with --epochs {saved['epochs']}, or start a new run for {current['epochs']}.")
+        ours = {k: tuple(v.shape) for k, v in fit.state.model.state_dict().items()}
+        theirs = {k: tuple(v.shape) for k, v in payload["model"].items()}
+        if ours != theirs:
+            diff = next((k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)), "?")
+            raise InputError(f"{path}: the checkpoint's model has other shapes ({diff}: {theirs.get(diff)} saved, "
+                             f"{ours.get(diff)} now); resume with the same model, data and settings.")
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, model: nn.Module, data: Any, *, train: Any = None) -> dict:
@@ -415,7 +444,8 @@ class Trainer:
         train_batches = None if train is None else make_batches(train, cfg.batch_size, shuffle=True, seed=cfg.seed,
                                                                 device=device, name="train", **options)
         found = probe(model, train_batches or batches, batches if train is not None else None,
-                      labels=self.labels, positive=self.positive, rule=cfg.threshold_rule)
+                      labels=self.labels, positive=self.positive, rule=cfg.threshold_rule,
+                      train_name="train" if train is not None else "data")
         task = found.task
         terms = loss_terms(task, loss_fn=self.loss_fn, class_weights=cfg.class_weights, train=train_batches,
                            device=device)
@@ -471,6 +501,20 @@ def _prepare_folder(writer: Path | None) -> None:
         raise InputError(f"{writer}: cannot create the checkpoint folder ({exc.strerror}); choose another "
                          "checkpoint_dir (--out).") from None
     remove_temp_files(writer)
+
+
+def _same(value: Any) -> Any:
+    """A setting as saved and compared: tuples and lists alike (a checkpoint keeps lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_same(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _same(v) for k, v in value.items()}
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(_same(value))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _autocast(device: torch.device, precision: str) -> Any:

@@ -16,7 +16,8 @@ from trainwise.run import Run
 
 
 def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Sequence[int] = (64, 32),
-              dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False) -> Run:
+              dropout: float = 0.1, callbacks: Sequence[Callback] = (), resume: bool = False,
+              identity: dict | None = None) -> Run:
     """Seed, build the MLP (the seed fixes its initial weights), and fit on the prepared split: a table
     in memory, or Parquet streams (``--stream``)."""
     if isinstance(data, StreamData):
@@ -27,4 +28,4 @@ def fit_table(data: TabularData | StreamData, config: TrainConfig, *, hidden: Se
     model = mlp(features, len(data.labels), hidden=hidden, dropout=dropout)
     trainer = Trainer(config=config, callbacks=callbacks, labels=data.labels, positive=data.positive,
                       progress=False)     # the caller's callbacks show progress (or not: --quiet)
-    return trainer.fit(model, train, val, data_info=data.describe(), resume=resume)
+    return trainer.fit(model, train, val, data_info=data.describe(), resume=resume, identity=identity)

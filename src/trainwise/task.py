@@ -222,32 +222,34 @@ class Probe:
 
 
 def probe(model: nn.Module, train: Any, val: Any = None, *, labels: Sequence[str] | None = None,
-          positive: int | None = None, rule: ThresholdRule | None = None) -> Probe:
+          positive: int | None = None, rule: ThresholdRule | None = None, train_name: str = "train") -> Probe:
     """Infer the task from one forward pass on the first training batch, before any training, and check
     the validation data runs too and the labels fit the model's output. The pass keeps its autograd graph
-    (in eval mode), which shows whether the model ends in a sigmoid or softmax."""
+    (in eval mode), which shows whether the model ends in a sigmoid or softmax. ``train_name`` names
+    ``train`` in messages (`Trainer.evaluate` probes on the data it measures)."""
     was_training = model.training
     model.eval()
     try:
-        out, targets, weights = _probe(model, train, "train", graph=True)
+        out, targets, weights = _probe(model, train, train_name, graph=True)
         if val is not None:
             _probe(model, val, "val", graph=False)
     finally:
         model.train(was_training)
     task = infer_task(out, targets, labels=labels, positive=positive, rule=rule)
-    for name, batches in (("train", train), ("val", val)):
+    for name, batches in ((train_name, train), ("val", val)):
         counts = batches.label_counts(task.num_classes) if batches is not None and not task.multilabel else None
         if counts is not None and len(counts) > task.num_classes:
             top = getattr(batches, "top_label", len(counts) - 1)
-            raise InputError(f"{name}: label {top} is out of range for a model with {task.num_classes} "
-                             f"outputs; labels must be 0..{task.num_classes - 1}.")
+            outputs = "one output (a binary task)" if task.single_logit else f"{task.num_classes} outputs"
+            raise InputError(f"{name}: label {top} is out of range for a model with {outputs}; labels must be "
+                             f"0..{task.num_classes - 1}, or give the model one output per class.")
     return Probe(task, out, targets, weights)
 
 
 def probe_task(model: nn.Module, train: Any, val: Any = None, *, labels: Sequence[str] | None = None,
-               positive: int | None = None, rule: ThresholdRule | None = None) -> Task:
+               positive: int | None = None, rule: ThresholdRule | None = None, train_name: str = "train") -> Task:
     """The task of :func:`probe`."""
-    return probe(model, train, val, labels=labels, positive=positive, rule=rule).task
+    return probe(model, train, val, labels=labels, positive=positive, rule=rule, train_name=train_name).task
 
 
 def _probe(model: nn.Module, batches: Any, name: str, *,

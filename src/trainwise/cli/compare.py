@@ -26,7 +26,7 @@ def run(args: Namespace) -> int:
     names = list(plan_runs(optimizers, lrs))          # fails here, before any data is read
     settings = shared_settings(args, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                                grad_clip=args.grad_clip)
-    folder = out_dir(args.out)
+    folder = out_dir(args.out, overwrite=args.overwrite, inputs=(args.data, args.val))
     data = prepare_data(args)
     if folder is not None:
         settings["checkpoint_dir"] = str(folder)       # compare gives each run its own subfolder

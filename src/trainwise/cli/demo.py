@@ -23,7 +23,7 @@ SOURCE = "transactions (built-in)"
 def run(args: Namespace) -> int:
     table = load_transactions()
     data = prepare_tabular(table, TRANSACTIONS_TARGET, seed=0, source=SOURCE)
-    folder = out_dir(args.out)
+    folder = out_dir(args.out, overwrite=args.overwrite, replace_runs=True)
     out = console(args)
     counts = data.class_counts
     out.print(f"Built-in transactions table: {sum(counts)} rows, {counts[data.positive]} frauds "

@@ -11,6 +11,7 @@ from trainwise.cli.training import (
     fit_config,
     prepare_data,
     progress,
+    run_identity,
     run_settings,
     tensorboard,
 )
@@ -27,8 +28,11 @@ def run(args: Namespace) -> int:
         args.quiet, args.json = True, False
     if args.resume and not args.out:
         raise InputError("--resume needs --out, the run folder to continue.")
+    if args.resume and args.overwrite:
+        raise InputError("--resume and --overwrite contradict each other: continue the run in --out, or replace it.")
     config = fit_config(args)                 # every setting checked before the data is read
-    folder = out_dir(args.out) if world.is_main else None
+    folder = out_dir(args.out, resume=args.resume, overwrite=args.overwrite,
+                     inputs=(args.data, args.val), resumable=True) if world.is_main else None
     data = prepare_data(args)
     defaults = data_defaults(args, data)      # batch size, epochs, early stopping from the table's size
     config = fit_config(args, defaults)
@@ -36,7 +40,7 @@ def run(args: Namespace) -> int:
     callbacks = progress(args) + ([board] if board is not None else [])
     try:
         result = fit_table(data, config, hidden=args.hidden, dropout=args.dropout, callbacks=callbacks,
-                           resume=args.resume)
+                           resume=args.resume, identity=run_identity(args, data) if args.out else None)
     except TrainingDiverged as exc:
         raise TrainingFailed(str(exc)) from exc
     if defaults.chosen:

@@ -76,3 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainwise: interrupted", file=sys.stderr)
         return INTERRUPTED
+    finally:
+        from trainwise.claim import release
+        release()                                      # the run folder's lock, when this command took one

@@ -212,6 +212,8 @@ def fail_on(p: argparse.ArgumentParser, judged: str = "a finding") -> None:
 
 def out(p: argparse.ArgumentParser, what: str, default: str | None = None) -> None:
     p.add_argument("--out", default=default, metavar="DIR", help=f"write {what}")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run --out holds (its files are deleted first; files trainwise did not write stay)")
 
 
 def epochs(p: argparse.ArgumentParser, default: int | None = 20) -> None:

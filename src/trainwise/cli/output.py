@@ -66,8 +66,12 @@ def exit_code(findings: Iterable[Finding | dict], fail_on: str | None) -> int:
     return FAILED if at_least(judged, fail_on) else DONE
 
 
-def out_dir(path: str | None) -> Path | None:
-    """Create (or reuse) the run folder before training, so an unwritable one fails in a second."""
+def out_dir(path: str | None, *, resume: bool = False, overwrite: bool = False, inputs: Iterable[str | None] = (),
+            replace_runs: bool = False, resumable: bool = False) -> Path | None:
+    """Create the run folder and claim it (trainwise.claim: inputs inside it, another run or someone's
+    files in it are refused; a lock for this process) before training, so a bad one fails in a second."""
+    from trainwise.claim import claim
+
     if path is None:
         return None
     if not path.strip():                       # Path("") is the current folder: an empty $VAR, not a choice
@@ -80,7 +84,8 @@ def out_dir(path: str | None) -> Path | None:
         probe.unlink()
     except OSError as exc:
         raise InputError(f"{path}: cannot write the run folder here ({exc.strerror}); choose another --out.") from None
-    return folder
+    return claim(folder, resume=resume, overwrite=overwrite, inputs=inputs, replace_runs=replace_runs,
+                 resumable=resumable)
 
 
 def summary_of(findings: list[Any], **more: Any) -> dict[str, Any]:

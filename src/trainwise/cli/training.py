@@ -97,6 +97,19 @@ def run_settings(args: Namespace, data: TabularData | StreamData) -> dict[str, A
             "dropout": args.dropout, "preprocessor": data.preprocessor.to_dict()}
 
 
+def run_identity(args: Namespace, data: TabularData | StreamData) -> dict[str, Any]:
+    """What a checkpoint keeps to refuse resuming another run: the data files' fingerprint (SHA-256 of their
+    bytes) and every data and model setting (`--resume` may change only the epochs and checkpointing)."""
+    from trainwise.io import file_digest
+
+    files = [args.data] + ([args.val] if args.val else [])
+    return {"data": [file_digest(f) for f in files], "target": args.target, "hidden": list(args.hidden),
+            "dropout": args.dropout, "val_fraction": None if args.val else args.val_fraction,
+            "positive": args.positive, "stream": bool(getattr(args, "stream", False)),
+            "shuffle_rows": getattr(args, "shuffle_rows", None) if getattr(args, "stream", False) else None,
+            "labels": [str(label) for label in data.labels]}
+
+
 def progress(args: Namespace, label: str = "") -> list[Callback]:
     """A live bar on a terminal, one line per epoch elsewhere; nothing with --quiet."""
     return [] if args.quiet else [RichProgress(console=Console(file=sys.stderr), label=label)]

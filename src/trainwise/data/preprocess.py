@@ -329,6 +329,13 @@ def encode_labels(
             f"{source}: target column {name!r} is empty in {int(missing.sum())} rows "
             f"({row_list(np.flatnonzero(missing))}); drop those rows or fill them."
         )
+    if _is_numeric(series):
+        infinite = np.flatnonzero(np.isinf(series.to_numpy(dtype=np.float64, na_value=np.nan)))
+        if infinite.size:
+            raise InputError(
+                f"{source}: target column {name!r} holds inf in {infinite.size} rows ({row_list(infinite)}); "
+                "a class label is a finite value: drop those rows or fix them."
+            )
     codes, values = _text_codes(series, label_text, source=source)
     if labels is None:
         labels = sorted(values, key=float) if _is_numeric(series) else list(values)

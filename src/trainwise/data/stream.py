@@ -66,7 +66,7 @@ from trainwise.data.preprocess import (
     encode_labels,
     positive_index,
 )
-from trainwise.data.tables import name_list, row_list
+from trainwise.data.tables import name_list, refuse_duplicate_columns, row_list
 from trainwise.data.tabular import data_facts
 from trainwise.errors import InputError
 from trainwise.policy import check_seed, eval_batch_size, label_text
@@ -303,6 +303,7 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
     """
     source = source or str(path)
     file = _open(path, source)
+    refuse_duplicate_columns(file.schema_arrow.names, source)
     present = _table_columns(file)
     if target not in present:
         raise InputError(f"{source}: no column {target!r} (columns: {name_list(present)}). "
@@ -340,12 +341,13 @@ def fit_stream(path: str | os.PathLike[str], target: str, *, columns: Sequence[s
         del df, batch
 
     fit_source = source if split is None else f"{source} (training rows)"
+    train_counts, val_counts = label_counts
+    if split is not None and (not train_counts or not val_counts):
+        side, fix = ("training", "lower") if not train_counts else ("validation", "raise")
+        raise InputError(f"{source}: --val-fraction {split.fraction:g} leaves no {side} rows of {row}; {fix} "
+                         "--val-fraction, or pass a validation file with --val.")
     results, approximate = _column_results(stats, max_categories, max_levels, fit_source)
     preprocessor = TablePreprocessor.from_statistics(results, max_categories=max_categories)
-
-    train_counts, val_counts = label_counts
-    if not train_counts:
-        raise InputError(f"{fit_source}: no training rows; lower the validation fraction.")
     labels = sorted(train_counts, key=float) if numeric_target else sorted(train_counts)
     if len(labels) < 2:
         raise InputError(f"{fit_source}: target column {target!r} has one class only ({labels[0]!r}); "

@@ -62,6 +62,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{shown}: no such file; check the path.")
     if path.is_dir():
         raise InputError(f"{shown}: is a folder, not a file; pass the table's file.")
+    if not path.is_file():
+        raise InputError(f"{shown}: not a regular file (a pipe, socket or device); save the table to a file and "
+                         "pass that.")
     if path.stat().st_size == 0:
         raise InputError(
             f"{name}: the file is empty (0 bytes); export the table again, with a header row and data rows."
@@ -76,17 +79,33 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if df.shape[1] == 0:
         raise InputError(f"{name}: the table has no columns.")
     # a header like "a;b;y" read as one column; a name that merely holds a ';' ("&amp;") is no sign of it
-    if df.shape[1] == 1 and suffix not in (".parquet", ".pq") and sum(
-        bool(part.strip()) for part in str(df.columns[0]).split(";")
-    ) >= 2:
-        raise InputError(
-            f"{name}: one column named {str(df.columns[0])[:60]!r}: the file looks separated by ';'; "
-            "save it as comma-separated CSV."
-        )
-    _refuse_duplicates(df.columns, name)
+    for sep, called, fix in ((";", "';'", "save it as comma-separated CSV"),
+                             ("\t", "tabs", "name it .tsv, or save it as comma-separated CSV")):
+        if df.shape[1] == 1 and suffix not in (".parquet", ".pq") and sum(
+            bool(part.strip()) for part in str(df.columns[0]).split(sep)
+        ) >= 2:
+            raise InputError(
+                f"{name}: one column named {str(df.columns[0])[:60]!r}: the file looks separated by {called}; {fix}."
+            )
+    if suffix not in (".parquet", ".pq"):
+        refuse_duplicate_columns(_header(path, "\t" if suffix.startswith(".tsv") else ","), name)  # before pandas' y.1
+    refuse_duplicate_columns(df.columns, name)
     if len(df) == 0:
         raise InputError(f"{name}: the table is empty (0 rows); add data rows.")
     return df.reset_index(drop=True)
+
+
+def _header(path: Path, sep: str) -> list[str]:
+    """The header row's names as written (pandas renames a repeated name: ``y``, ``y.1``)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            return next(csv.reader(fh, delimiter=sep), [])
+    except (OSError, EOFError, csv.Error):
+        return []                          # the table itself was read: a header we cannot parse again is no sign
 
 
 def _suffix(path: Path) -> str:
@@ -101,7 +120,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
     try:
         names = pq.read_schema(path).names
-        _refuse_duplicates(names, shown_name(path.name))  # pyarrow's own error for them is cryptic
+        refuse_duplicate_columns(names, shown_name(path.name))  # pyarrow's own error for them is cryptic
         return pd.read_parquet(path)
     except InputError:
         raise
@@ -161,7 +180,8 @@ def _has_bytes(df: pd.DataFrame) -> bool:
     return False
 
 
-def _refuse_duplicates(columns: Iterable[object], source: str) -> None:
+def refuse_duplicate_columns(columns: Iterable[object], source: str) -> None:
+    """A table whose header names a column twice (pandas would rename the second ``y`` to ``y.1``)."""
     counts = Counter(str(c) for c in columns)
     duplicated = sorted(name for name, n in counts.items() if n > 1)
     if duplicated:

@@ -31,6 +31,8 @@ from trainwise.data.split import stratified_split
 from trainwise.data.tables import name_list, row_list, shown_name
 from trainwise.errors import InputError
 
+MAX_CLASSES_OF_NUMBERS = 20   # a numeric target with more classes, most rows a class of its own, is a quantity
+
 __all__ = ["TabularData", "check_flat", "prepare_tabular"]
 
 
@@ -136,6 +138,7 @@ def prepare_tabular(
             f"{source}: target column {target!r} has one class only ({labels[0]!r}); "
             "a classifier needs at least two."
         )
+    _refuse_regression_target(train_df[target], len(labels), source)
     _check_features(train_df, features, source)
     val_codes = None
     if val_df is not None:
@@ -241,6 +244,19 @@ def _split_rows(train_df: pd.DataFrame, target: str, codes: np.ndarray, labels: 
             "2 or more); add rows or pass a validation file with --val."
         )
     return train_rows, val_rows
+
+
+def _refuse_regression_target(series: pd.Series, classes: int, source: str) -> None:
+    """Numbers with a distinct value in most rows are a quantity to predict, not classes: a model of one
+    class per value, judged on a handful of validation rows, would answer nothing. (A distinct value in
+    every row is `_split_rows`' message.)"""
+    rows = len(series)
+    if _is_numeric(series) and classes > MAX_CLASSES_OF_NUMBERS and 2 * classes > rows and classes < rows:
+        raise InputError(
+            f"{source}: target column {series.name!r} has {classes} distinct numbers in {rows} rows: it looks "
+            "like a regression target; trainwise trains classifiers: pass a column of class labels with --target "
+            "(or bin the numbers into classes)."
+        )
 
 
 def _check_table(df: pd.DataFrame, source: str) -> None:

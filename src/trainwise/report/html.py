@@ -397,7 +397,8 @@ def render_html(summary: dict, svgs: dict[str, str], *, comparison: dict | None 
 
 
 def write_report(folder: str | os.PathLike, summary: dict, *, comparison: dict | None = None,
-                 lr_find: dict | None = None, title: str | None = None) -> Path:
+                 lr_find: dict | None = None, title: str | None = None,
+                 fix: str = "free disk space or choose another --out") -> Path:
     """Write ``report.html`` and the figures as PNG files (``loss.png``, ``metrics.png``,
     ``confusion_matrix.png``, ``pr_curve.png``, ``comparison.png``, ``lr_find.png`` — those the data
     allows) into ``folder``; return the report's path.
@@ -405,6 +406,7 @@ def write_report(folder: str | os.PathLike, summary: dict, *, comparison: dict |
     ``summary`` is a run's summary dict (`Run.summary()` or a saved ``summary.json``); for a comparison,
     pass the run to show in detail (e.g. the winner's) and the whole comparison (``{"runs": {name:
     summary}, "winner": name}``). ``lr_find`` is ``{"lrs": [...], "losses": [...], "suggestion": lr}``.
+    ``fix`` ends the one-line error of a file that cannot be written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -416,8 +418,8 @@ def write_report(folder: str | os.PathLike, summary: dict, *, comparison: dict |
     for name, filename in figs.FIGURE_FILES.items():
         if name in figures:
             svgs[name], png = figs.render(figures[name], name, FIGURE_ALT[name])
-            atomic_write(folder / filename, lambda fh, data=png: fh.write(data), binary=True)
+            atomic_write(folder / filename, lambda fh, data=png: fh.write(data), binary=True, fix=fix)
         elif (folder / filename).exists():
             (folder / filename).unlink()        # a figure of an earlier report this data no longer supports
     page = render_html(summary, svgs, comparison=comparison, lr_find=lr_find, title=title)
-    return atomic_write(folder / "report.html", lambda fh: fh.write(page))
+    return atomic_write(folder / "report.html", lambda fh: fh.write(page), fix=fix)
