@@ -105,6 +105,10 @@ def _is_range(column: pd.Series) -> bool:
 
 
 def _jsonl(file: Path, text: str) -> Raw:
+    fmt = "trainwise" if file.name.startswith("history.") else "jsonl"
+    fast = _numeric_jsonl(text)
+    if fast is not None:
+        return Raw(file, fmt, list(fast.columns), frame=fast, where=_line_of(text))
     columns: dict[str, list[Any]] = {}
     lines: list[int] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -120,8 +124,33 @@ def _jsonl(file: Path, text: str) -> Raw:
             raise InputError(f"{shown(file)}: line {number} is not a JSON object; expected one object per epoch")
         _append_row(columns, obj, len(lines))
         lines.append(number)
-    fmt = "trainwise" if file.name.startswith("history.") else "jsonl"
     return Raw(file, fmt, list(columns), frame=object_frame(columns), where=lambda i: f"line {lines[i]}")
+
+
+def _numeric_jsonl(text: str) -> pd.DataFrame | None:
+    """A JSON-lines log of numbers only, read by pyarrow in one pass (a million-row step log in about a
+    second, where Python's line-by-line read takes a minute); None for anything else -- text, nested values,
+    NaN literals, a line that is no object -- which the line-by-line reader checks and names."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    try:
+        table = pj.read_json(io.BytesIO(text.encode("utf-8")))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if table.num_columns == 0 or not all(any(test(f.type) for test in numeric) for f in table.schema):
+        return None
+    return table.to_pandas(types_mapper=pd.ArrowDtype)      # null stays missing, apart from a NaN
+
+
+def _line_of(text: str) -> Any:
+    """Row i's line number, counted only when a message needs it (blank lines are not rows)."""
+    def where(i: int) -> str:
+        rows = (n for n, line in enumerate(text.splitlines(), start=1) if line.strip())
+        return f"line {next(n for k, n in enumerate(rows) if k == i)}"
+
+    return where
 
 
 def _append_row(columns: dict[str, list[Any]], obj: dict, row: int) -> None:
