@@ -7,7 +7,8 @@ mean cross-entropy + ``||W||^2 / (2 * C * n)`` with ``C = 1`` (the intercept unp
 standardized with the training rows' mean and standard deviation (a no-op for trainwise's own
 preprocessed tables; for raw features it keeps L-BFGS well conditioned and the penalty fair). L-BFGS
 with a strong-Wolfe line search, at most ``MAX_ITER`` iterations: on the benchmark table (40,000 x 20)
-it costs a few percent of a 3-epoch fit (benchmarks/README.md).
+it costs a few percent of a 3-epoch fit (benchmarks/README.md). Larger tables are fitted on a seeded
+sample of ``MAX_ROWS`` training rows (``train_rows`` says how many); the validation rows are all scored.
 
 The comparison is paired -- the same rows for both models -- and says "clearly" only when the difference
 is both larger than chance allows (``ALPHA``) and large enough to matter (``MIN_GAP``):
@@ -33,6 +34,7 @@ from trainwise.metrics import MetricAccumulator
 
 C_REG = 1.0             # inverse regularisation strength (scikit-learn's default)
 MAX_ITER = 100          # L-BFGS iterations
+MAX_ROWS = 20_000       # training rows the baseline is fitted on at most (a seeded sample of larger tables)
 ALPHA = 0.05            # two-sided significance of "clearly"
 MIN_GAP = 0.01          # ...and the least difference that matters (accuracy or AUC, absolute)
 RARE_SHARE = 0.2        # binary tasks whose rarer class is under this share are compared on ROC AUC
@@ -185,6 +187,9 @@ def run_baseline(X_train: Tensor, y_train: Tensor, X_val: Tensor, y_val: Tensor,
                  class_weights: Tensor | None = None) -> dict:
     """Fit, score and compare: the ``baseline`` section of a run's metrics (see docs/findings.md)."""
     num_classes = len(labels)
+    if len(X_train) > MAX_ROWS:   # a linear model of a few dozen weights is settled long before this
+        rows = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(0))[:MAX_ROWS]
+        X_train, y_train = X_train[rows.to(X_train.device)], y_train[rows.to(y_train.device)]
     model = fit_logistic(X_train, y_train, num_classes, class_weights=class_weights)
     metrics, correct, scores = score_baseline(model, X_val, y_val, labels=labels, positive=positive)
     comparison = None
