@@ -41,10 +41,10 @@ from benchmarks.bench_lib import (
 )
 from trainwise.batching import TensorBatches, make_batches
 from trainwise.callbacks import TrainState
-from trainwise.loop import Trainer, _autocast, _grad, validation_pass
+from trainwise.loop import Trainer, _autocast, validation_pass
 from trainwise.monitor import Monitor
 from trainwise.task import Task, batch_mean, loss_terms, predict, probe_task
-from trainwise.tracking import FLUSH_EVERY, EpochSums
+from trainwise.tracking import FLUSH_EVERY, EpochSums, step_grad
 
 CPU = torch.device("cpu")
 # what probe_task infers for bench_lib's model (two logits); the validation section probes it itself
@@ -120,7 +120,7 @@ class TrainwiseStep(HandStep):
             out = self.model(xb)
             loss = self.batch_mean(out, yb)
         loss.backward()
-        grads = [_grad(p) for _, p in self.params] if self.extras else []
+        grads = [step_grad(p) for _, p in self.params] if self.extras else []
         if not sums.defer_norms and grads:
             grads = torch._foreach_norm(grads)
         optimizer.step()
@@ -175,7 +175,7 @@ class StepBefore8781f81(TrainwiseStep):
             out = self.model(xb)
             loss = self.batch_mean(out, yb)
         loss.backward()
-        norms = torch.stack(torch._foreach_norm([_grad(p) for _, p in self.params]))
+        norms = torch.stack(torch._foreach_norm([step_grad(p) for _, p in self.params]))
         optimizer.step()
         if self.schedule_every == "batch":
             self.state.scheduler.step()
@@ -194,12 +194,12 @@ def extras_alone(data: Data, *, rounds: int = 11, calls: int = 8 * FLUSH_EVERY) 
     out = step.model(xb).detach()
     loss = F.cross_entropy(out, yb).detach()
     params = step.params
-    grads = [_grad(p) for _, p in params]
+    grads = [step_grad(p) for _, p in params]
     norms = torch._foreach_norm(grads)
     deferred, eager, references = step.make_sums(), step.make_sums(eager_norms=True), step.make_sums(_NoFlushSums)
     before = _SumsBefore8781f81(CPU, len(params))
     pieces = {
-        "the gradient list [_grad(p) for p in params]": lambda: [_grad(p) for _, p in params],
+        "the gradient list [step_grad(p) for p in params]": lambda: [step_grad(p) for _, p in params],
         "sums.add, references only (no flush)": lambda: references.add(loss, out, yb, grads),
         "sums.add with its share of the flushes": lambda: deferred.add(loss, out, yb, grads),
         "counters, callbacks loop, checkpoint test": step.count_step,

@@ -51,7 +51,7 @@ from trainwise.task import (
     probe,
     weighted_mean,
 )
-from trainwise.tracking import Best
+from trainwise.tracking import Best, step_grad
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class Trainer:
                 out = forward(fit.forward, xb)
                 loss = fit.step_loss(out, yb) if len(batch) == 2 else weighted_mean(fit.terms, out, yb, batch[2])
             loss.backward()
-            grads = [_grad(p) for p in params]
+            grads = [step_grad(p) for p in params]
             if not sums.defer_norms:         # measured now, before clipping or anything else changes them
                 grads = torch._foreach_norm(grads)
             if cfg.grad_clip is not None:
@@ -530,9 +530,6 @@ def _check_monitor(monitor: str, *, has_val: bool) -> None:
     if monitor not in keys and not (monitor == "val_loss" and not has_val):
         raise InputError(f"`monitor` {monitor!r} is not a key this run records; available: {', '.join(keys)}.")
 
-
-def _grad(p: torch.Tensor) -> torch.Tensor:
-    return p.grad if p.grad is not None else torch.zeros((), device=p.device)
 
 
 def _class_counts(num_classes: int, train: Any, val: Any) -> list[int] | None:

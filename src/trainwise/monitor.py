@@ -44,7 +44,7 @@ from trainwise.errors import InputError
 from trainwise.metrics import MetricAccumulator, MultiLabelAccumulator
 from trainwise.run import Run, data_facts
 from trainwise.task import LossTerms, Task, infer_task, loss_input, loss_terms, model_output, predict
-from trainwise.tracking import Best, EpochSums
+from trainwise.tracking import Best, EpochSums, step_grad
 
 VAL_KEYS = ("loss", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
 EVAL_FOLD_ELEMENTS = 1 << 16     # validation logits measured together (256 kB in float32)
@@ -154,7 +154,7 @@ class Monitor:
         if self._sums is None:
             self.new_epoch_sums()
         if grads is None:
-            grads = torch._foreach_norm([_grad(p) for p in self.params]) if self._named else []
+            grads = torch._foreach_norm([step_grad(p) for p in self.params]) if self._named else []
         self._sums.add(loss.detach(), outputs.detach(), targets, grads)
         self.steps += 1
 
@@ -320,6 +320,3 @@ class Monitor:
         n_val = self.metrics["num_samples"] if self.metrics is not None else 0
         return data_facts(self.task, n_train=n_train, n_val=n_val, class_counts=supports, loss=self.loss_input)
 
-
-def _grad(p: torch.Tensor) -> torch.Tensor:
-    return p.grad if p.grad is not None else torch.zeros((), device=p.device)

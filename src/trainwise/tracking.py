@@ -15,6 +15,12 @@ FLUSH_EVERY = 64               # steps a flush folds at most
 GRADIENT_BUDGET = 1 << 20      # bytes of gradients EpochSums may hold between flushes
 
 
+def step_grad(p: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient of this step, or a 0-dim zero when the step left it without one (its norm
+    is then 0; ``EpochSums`` measures such a parameter's norms one by one)."""
+    return p.grad if p.grad is not None else torch.zeros((), device=p.device)
+
+
 class EpochSums:
     """Running sums of one training epoch, kept on the device so a step never waits for the host.
 

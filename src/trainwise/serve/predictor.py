@@ -27,7 +27,7 @@ from trainwise.metrics import MetricAccumulator
 from trainwise.serve.check import DataCheck
 from trainwise.serve.runinfo import RunInfo, choose_threshold
 from trainwise.serve.sources import Source, chunk_rows, open_source
-from trainwise.task import Task, loss_terms, predict
+from trainwise.task import Task, infer_task, loss_terms, predict
 
 
 @dataclass
@@ -177,10 +177,8 @@ class Predictor:
     def _task_of(self, out: torch.Tensor) -> Task:
         if self._task is not None:
             return self._task
-        single = out.dim() == 1 or (out.dim() == 2 and out.shape[1] == 1)
-        if not single and out.dim() != 2:
-            raise InputError(f"the network returned shape {tuple(out.shape)}; a classifier returns [N, C] logits.")
-        classes = 2 if single else int(out.shape[1])
+        shape = infer_task(out, probabilities=False)      # the loop's rule: [N]/[N, 1] binary, [N, C] C classes
+        classes, single = shape.num_classes, shape.single_logit
         if self.info.labels is None:
             self.info.labels = [str(i) for i in range(classes)]
             self.info.positive = 1 if classes == 2 else None
